@@ -1,0 +1,69 @@
+"""DCGAN-style GAN (Radford et al. 2016) with a non-saturating or hinge objective."""
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from genviz.models.base import GenerativeModel, ModelConfig, conv_decoder, conv_encoder
+
+
+@dataclass
+class GANConfig(ModelConfig):
+    objective: str = "nonsaturating"  # "nonsaturating" (Goodfellow et al. 2014) or "hinge" (Lim & Ye 2017)
+    inversion_steps: int = 200  # gradient steps on z when encoding an image by inversion
+    inversion_lr: float = 0.05  # Adam learning rate for that search
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.objective not in ("nonsaturating", "hinge"):
+            raise ValueError(f"unknown GAN objective {self.objective!r}")
+
+
+class GAN(GenerativeModel):
+    family = "gan"
+
+    def __init__(self, config: GANConfig):
+        super().__init__()
+        self.config = config
+        self.generator = conv_decoder(config)
+        self.discriminator = conv_encoder(config, 1)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.generator(z))
+
+    def encode(self, x: torch.Tensor, steps: int | None = None) -> torch.Tensor:
+        """Approximate z with decode(z) close to x: Adam on the pixel MSE, starting from z = 0.
+
+        GANs have no encoder, so this is a search, not an inference: it costs `steps`
+        generator passes and may land on a near miss for images the generator cannot make.
+        """
+        steps = self.config.inversion_steps if steps is None else steps
+        z = torch.zeros(x.shape[0], self.latent_dim, device=x.device, requires_grad=True)
+        optimizer = torch.optim.Adam([z], lr=self.config.inversion_lr)
+        with torch.enable_grad():
+            for _ in range(steps):
+                # Per-image MSE summed over the batch, plus a weak pull towards the prior.
+                err = (self.decode(z) - x).pow(2).flatten(1).mean(1).sum() + 1e-4 * z.pow(2).sum()
+                (z.grad,) = torch.autograd.grad(err, z)  # grads of z only: weights stay untouched
+                optimizer.step()
+        return z.detach()
+
+    def discriminator_loss(self, real: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        fake = self.decode(z).detach()
+        d_real, d_fake = self.discriminator(real), self.discriminator(fake)
+        if self.config.objective == "hinge":
+            return F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
+        return F.softplus(-d_real).mean() + F.softplus(d_fake).mean()  # -log D(x) - log(1 - D(G(z)))
+
+    def generator_loss(self, z: torch.Tensor) -> torch.Tensor:
+        d_fake = self.discriminator(self.decode(z))
+        if self.config.objective == "hinge":
+            return -d_fake.mean()
+        return F.softplus(-d_fake).mean()  # non-saturating: -log D(G(z))
+
+    def loss(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Both players' losses at the current weights (for logging; training steps them in turn)."""
+        z = torch.randn(batch.shape[0], self.latent_dim, device=batch.device)
+        d_loss, g_loss = self.discriminator_loss(batch, z), self.generator_loss(z)
+        return {"loss": d_loss + g_loss, "d_loss": d_loss, "g_loss": g_loss}
