@@ -1,0 +1,305 @@
+"""Train an AE, denoising AE, VAE or GAN and write a checkpoint folder the app opens.
+
+    python -m training.train --model vae --dataset mnist --epochs 10 --out checkpoints/mnist-vae
+
+After every epoch the checkpoint folder holds that epoch's model, and the run folder
+(runs/<name>/ unless --run-dir says otherwise) holds the optimiser state for --resume and
+a preview grid. Every file is written atomically, so killing the run loses at most the
+epoch in progress.
+"""
+
+import argparse
+import math
+import shlex
+import shutil
+import sys
+import tempfile
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from genviz import best_device, save_checkpoint
+from genviz.checkpoint import atomic_path, dataset_info
+from genviz.data import DatasetError, ImageDataset, load_dataset
+from genviz.images import grid, save_png
+from genviz.models import GAN, AEConfig, AutoEncoder, GANConfig, GenerativeModel, VAEConfig, build_model
+from genviz.noise import NOISE_KINDS
+
+STATE_FILE = "state.pt"
+# Settings that fix the model or its data; --resume refuses to change them.
+ARCH_ARGS = ("model", "dataset", "latent_dim", "width", "noise", "noise_level", "beta", "likelihood",
+             "gan_loss", "image_size", "limit", "reconstruction")
+MIN_FREE_BYTES = 200 << 20
+PRIOR_FIT_IMAGES = 10_000  # training images whose latents fit an AE's sampling distribution
+
+
+class TrainingError(Exception):
+    """Training cannot start or go on; the message says why and what to do."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m training.train", description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", required=True, choices=("ae", "dae", "vae", "gan"))
+    p.add_argument("--dataset", required=True, help="mnist, fashion-mnist, cifar10, or an image folder under the data root")
+    p.add_argument("--out", required=True, type=Path, help="checkpoint folder to write")
+    p.add_argument("--epochs", type=int, default=10, help="total epochs (with --resume: including those done)")
+    p.add_argument("--latent-dim", type=int, default=16)
+    p.add_argument("--width", type=int, default=32, help="channels of the first conv layer")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 1e-3; GAN 2e-4)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--noise", choices=NOISE_KINDS, default="gaussian", help="DAE corruption")
+    p.add_argument("--noise-level", type=float, default=0.5, help="DAE: gaussian sigma or pixel fraction")
+    p.add_argument("--reconstruction", choices=("mse", "bce"), default="mse", help="AE/DAE reconstruction loss")
+    p.add_argument("--beta", type=float, default=1.0, help="VAE: weight of the KL term")
+    p.add_argument("--likelihood", choices=("bernoulli", "gaussian"), default="bernoulli", help="VAE decoder")
+    p.add_argument("--gan-loss", choices=("nonsaturating", "hinge"), default="nonsaturating")
+    p.add_argument("--image-size", type=int, default=None, help="resize image-folder datasets to this square size")
+    p.add_argument("--limit", type=int, default=None, help="train on the first N images only")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: the best available)")
+    p.add_argument("--no-amp", action="store_true", help="no bf16 mixed precision on the GPU")
+    p.add_argument("--run-dir", type=Path, default=None, help="optimiser state and previews (default runs/<out name>)")
+    p.add_argument("--resume", action="store_true", help="continue the run from its last completed epoch")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing checkpoint folder")
+    return p
+
+
+def model_config(args: argparse.Namespace, image_shape: tuple[int, int, int]):
+    common = {"image_shape": image_shape, "latent_dim": args.latent_dim, "width": args.width}
+    if args.model in ("ae", "dae"):
+        corruption = args.noise if args.model == "dae" else "none"
+        return "ae", AEConfig(**common, corruption=corruption, noise_level=args.noise_level,
+                              reconstruction=args.reconstruction)
+    if args.model == "vae":
+        return "vae", VAEConfig(**common, beta=args.beta, likelihood=args.likelihood)
+    return "gan", GANConfig(**common, objective=args.gan_loss)
+
+
+def make_optimizers(model: GenerativeModel, lr: float) -> dict[str, torch.optim.Optimizer]:
+    if isinstance(model, GAN):  # DCGAN's Adam settings
+        return {
+            "generator": torch.optim.Adam(model.generator.parameters(), lr=lr, betas=(0.5, 0.999)),
+            "discriminator": torch.optim.Adam(model.discriminator.parameters(), lr=lr, betas=(0.5, 0.999)),
+        }
+    return {"model": torch.optim.Adam(model.parameters(), lr=lr)}
+
+
+def likelihood_step(model, optimizers, x, autocast) -> torch.Tensor:
+    optimizer = optimizers["model"]
+    with autocast:
+        loss = model.loss(x)["loss"]
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
+
+
+def adversarial_step(model: GAN, optimizers, x, autocast) -> torch.Tensor:
+    """One discriminator step, then one generator step on the same z."""
+    z = torch.randn(x.shape[0], model.latent_dim, device=x.device)
+    with autocast:
+        d_loss = model.discriminator_loss(x, z)
+    optimizers["discriminator"].zero_grad(set_to_none=True)
+    d_loss.backward()
+    optimizers["discriminator"].step()
+    model.discriminator.requires_grad_(False)  # the generator step needs no discriminator grads
+    with autocast:
+        g_loss = model.generator_loss(z)
+    optimizers["generator"].zero_grad(set_to_none=True)
+    g_loss.backward()
+    optimizers["generator"].step()
+    model.discriminator.requires_grad_(True)
+    return (d_loss + g_loss).detach()
+
+
+@torch.no_grad()
+def preview(model: GenerativeModel, fixed_x: torch.Tensor, fixed_z: torch.Tensor):
+    """GAN: samples from a fixed z. Others: inputs (as corrupted for a DAE) over reconstructions,
+    plus prior samples for a VAE."""
+    model.eval()
+    if isinstance(model, GAN):
+        return grid(model.decode(fixed_z))
+    shown = model.corrupt(fixed_x) if hasattr(model, "corrupt") else fixed_x
+    rows = [shown, model.decode(model.encode(shown))]
+    if model.family == "vae":
+        rows.append(model.decode(fixed_z[: len(fixed_x)]))
+    return grid(torch.cat(rows), nrow=len(fixed_x))
+
+
+def check_writable(folder: Path) -> None:
+    """Fail before training when the output cannot be written, not after the first epoch."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as e:
+        raise TrainingError(f"cannot write to {folder}: {e.strerror or e}. Choose another folder or fix its permissions.") from None
+    free = shutil.disk_usage(folder).free
+    if free < MIN_FREE_BYTES:
+        raise TrainingError(f"only {free >> 20} MiB free on the disk holding {folder}; training needs at least "
+                            f"{MIN_FREE_BYTES >> 20} MiB. Free some space or choose another folder.")
+
+
+def command_line(argv: list[str]) -> str:
+    return shlex.join(["python", "-m", "training.train", *argv])
+
+
+@dataclass
+class Run:
+    args: argparse.Namespace
+    model: GenerativeModel
+    optimizers: dict[str, torch.optim.Optimizer]
+    data: ImageDataset
+    shuffle: torch.Generator
+    epoch: int = 0  # epochs completed
+    seconds: float = 0.0  # training time over all sessions
+    first_loss: float | None = None  # mean loss of the first epoch, the yardstick for divergence
+
+    def state(self) -> dict:
+        return {
+            "args": vars(self.args) | {"out": str(self.args.out), "run_dir": str(self.args.run_dir)},
+            "model": self.model.state_dict(),
+            "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
+            "epoch": self.epoch,
+            "seconds": self.seconds,
+            "first_loss": self.first_loss,
+            "shuffle_rng": self.shuffle.get_state(),
+            "torch_rng": torch.get_rng_state(),
+        }
+
+
+def restore(run: Run, state_path: Path) -> None:
+    try:
+        state = torch.load(state_path, map_location="cpu", weights_only=True)
+    except Exception as e:  # a damaged file: say so rather than guess
+        raise TrainingError(f"{state_path}: cannot be read ({e}); start again without --resume") from None
+    saved = state["args"]
+    changed = [f"--{k.replace('_', '-')} (was {saved.get(k)!r}, now {getattr(run.args, k)!r})"
+               for k in ARCH_ARGS if saved.get(k) != getattr(run.args, k)]
+    if changed:
+        raise TrainingError(f"--resume cannot change the model or data: {', '.join(changed)}")
+    run.model.load_state_dict(state["model"])
+    for name, optimizer in run.optimizers.items():
+        optimizer.load_state_dict(state["optimizers"][name])
+    run.epoch, run.seconds, run.first_loss = state["epoch"], state["seconds"], state["first_loss"]
+    run.shuffle.set_state(state["shuffle_rng"])
+    torch.set_rng_state(state["torch_rng"])
+    for optimizer in run.optimizers.values():  # --lr may change on resume, e.g. after a divergence
+        for group in optimizer.param_groups:
+            group["lr"] = run.args.lr
+
+
+def train(argv: list[str]) -> Run:
+    """Run training from command-line arguments; returns the finished run (its model saved in args.out)."""
+    args = build_parser().parse_args(argv)
+    args.lr = args.lr if args.lr is not None else (2e-4 if args.model == "gan" else 1e-3)
+    args.run_dir = args.run_dir or Path("runs") / args.out.name
+    state_path = args.run_dir / STATE_FILE
+    if args.resume and not state_path.is_file():
+        raise TrainingError(f"nothing to resume: {state_path} does not exist")
+    if not args.resume and (args.out / "model.safetensors").exists() and not args.overwrite:
+        raise TrainingError(f"{args.out} already holds a checkpoint; pass --resume to continue it or --overwrite to replace it")
+    for folder in (args.out, args.run_dir):
+        check_writable(folder)
+
+    device = best_device(args.device)
+    torch.manual_seed(args.seed)
+    try:
+        data = load_dataset(args.dataset, "train", image_size=args.image_size).take(args.limit)
+    except DatasetError as e:
+        raise TrainingError(str(e)) from None
+    family, config = model_config(args, data.image_shape)
+    model = build_model(family, config).to(device)
+    run = Run(args, model, make_optimizers(model, args.lr), data.to(device),
+              torch.Generator().manual_seed(args.seed))
+    if args.resume:
+        restore(run, state_path)
+        tqdm.write(f"resuming {args.out} after epoch {run.epoch} of {args.epochs}")
+
+    amp = device.type == "cuda" and not args.no_amp and torch.cuda.is_bf16_supported()
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if amp else nullcontext()
+    step = adversarial_step if family == "gan" else likelihood_step
+    fixed_x = run.data.float_images(slice(0, 8))
+    fixed_z = torch.randn(64, config.latent_dim, generator=torch.Generator().manual_seed(args.seed)).to(device)
+    steps_per_epoch = len(run.data) // args.batch_size
+    if steps_per_epoch == 0:
+        raise TrainingError(f"{len(run.data)} images is fewer than one batch of {args.batch_size}; lower --batch-size")
+
+    for epoch in range(run.epoch, args.epochs):
+        model.train()
+        start, total = time.perf_counter(), torch.zeros((), device=device)
+        bar = tqdm(run.data.batches(args.batch_size, shuffle=True, generator=run.shuffle, drop_last=True),
+                   total=steps_per_epoch, desc=f"epoch {epoch + 1}/{args.epochs}", unit="step", leave=False)
+        for i, (x, _) in enumerate(bar, 1):
+            total += step(model, run.optimizers, x, autocast)
+            if i % 20 == 0 or i == steps_per_epoch:  # reading the loss syncs the GPU, so not every step
+                mean = total.item() / i
+                if not math.isfinite(mean):
+                    raise diverged(run, epoch, f"the loss became {mean}")
+                rate = i * args.batch_size / (time.perf_counter() - start)
+                bar.set_postfix(loss=f"{mean:.4g}", img_s=f"{rate:.0f}")
+        seconds = time.perf_counter() - start
+        mean = total.item() / steps_per_epoch
+        if not math.isfinite(mean):
+            raise diverged(run, epoch, f"the loss became {mean}")
+        if family != "gan" and run.first_loss is not None and mean > 100 * abs(run.first_loss):
+            raise diverged(run, epoch, f"the loss exploded to {mean:.4g} from {run.first_loss:.4g} in the first epoch")
+        run.first_loss = mean if run.first_loss is None else run.first_loss
+        run.epoch, run.seconds = epoch + 1, run.seconds + seconds
+        save_epoch(run, argv, device, amp, mean, preview(model, fixed_x, fixed_z))
+        tqdm.write(f"epoch {epoch + 1}/{args.epochs}: loss {mean:.4g}, "
+                   f"{steps_per_epoch * args.batch_size / seconds:.0f} images/s, saved {args.out}")
+    return run
+
+
+def diverged(run: Run, epoch: int, what: str) -> TrainingError:
+    kept = f"{run.args.out} keeps epoch {run.epoch}" if run.epoch else "nothing was saved"
+    return TrainingError(f"training stopped in epoch {epoch + 1}: {what}; {kept}. "
+                         f"Try a lower --lr (now {run.args.lr:g}) or another --seed.")
+
+
+def save_epoch(run: Run, argv: list[str], device: torch.device, amp: bool, loss: float, picture) -> None:
+    args = run.args
+    argv = [a for a in argv if a not in ("--resume", "--overwrite")]
+    training = {
+        "command": command_line(argv),
+        "epochs": run.epoch,
+        "seconds": round(run.seconds, 1),
+        "device": str(device) if device.type != "cuda" else torch.cuda.get_device_name(device),
+        "mixed_precision": "bf16" if amp else "off",
+        "train_images": len(run.data),
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "seed": args.seed,
+        "final_loss": round(loss, 6),
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+    run.model.eval()
+    if isinstance(run.model, AutoEncoder):
+        run.model.fit_prior(run.data.float_images(slice(0, PRIOR_FIT_IMAGES)))
+    save_checkpoint(run.model, args.out, dataset_info(run.data.name, run.data.class_names), training)
+    save_png(picture, args.run_dir / f"epoch-{run.epoch:03d}.png")
+    with atomic_path(args.run_dir / STATE_FILE) as tmp:  # last, so a resume never skips a saved epoch
+        torch.save(run.state(), tmp)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        train(argv)
+    except TrainingError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted: the checkpoint keeps the last completed epoch; continue with --resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
