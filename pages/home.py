@@ -1,0 +1,22 @@
+"""Home: what genviz does, and samples from the chosen model so the first screen is never empty."""
+
+import streamlit as st
+
+from genviz.images import grid
+from ui import cached_samples, model_picker
+
+st.title("genviz")
+st.markdown(
+    "Explore what autoencoders, variational autoencoders and GANs learn. Pick a trained model "
+    "in the sidebar; its model card shows what it was trained on and how well it does."
+)
+picked = model_picker()
+if picked:
+    path, model = picked
+    left, right = st.columns([1, 3])
+    seed = left.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, step=1)
+    temperature = left.slider("Temperature (latent scale)", 0.1, 2.0, 1.0, 0.1)
+    samples = cached_samples(model, path, 64, int(seed), temperature)
+    note = "decoded from a Gaussian fitted to its training latents" if model.family == "ae" else "from its prior"
+    right.image(grid(samples), caption=f"64 samples of {model.kind.upper()} {note}, seed {seed}",
+                output_format="PNG", width=480)

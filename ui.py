@@ -1,0 +1,51 @@
+"""Streamlit pieces every page shares: the sidebar model picker and cached model loading.
+
+Kept out of `genviz`, which never imports streamlit.
+"""
+
+import os
+from pathlib import Path
+
+import streamlit as st
+import torch
+
+from genviz import CheckpointError, load_model
+from genviz.checkpoint import find_checkpoints, model_card, read_config, read_metrics
+from genviz.models import GenerativeModel
+
+CHECKPOINTS = Path(os.environ.get("GENVIZ_CHECKPOINTS", Path(__file__).parent / "checkpoints"))
+
+
+@st.cache_resource(show_spinner="Loading model...")
+def cached_model(path: str) -> GenerativeModel:
+    """One model per folder per process, shared by every session (never trained or edited)."""
+    return load_model(path)
+
+
+@st.cache_data(show_spinner=False)
+def cached_samples(_model: GenerativeModel, path: str, n: int, seed: int, temperature: float):
+    """Samples as a CPU tensor; `path` stands in for the unhashable model in the cache key."""
+    return _model.sample(n, torch.Generator().manual_seed(seed), temperature).cpu()
+
+
+def model_picker() -> tuple[str, GenerativeModel] | None:
+    """Sidebar: choose a checkpoint folder (or type a path); shows its card. None if none loads."""
+    folders = [str(p) for p in find_checkpoints(CHECKPOINTS)]
+    with st.sidebar:
+        st.header("Model")
+        custom = st.text_input("Another checkpoint folder", key="custom_checkpoint",
+                               help="Path to a folder written by `python -m training.train`")
+        options = folders + ([custom] if custom and custom not in folders else [])
+        if not options:
+            st.info(f"No checkpoints under `{CHECKPOINTS}`. Train one with "
+                    "`python -m training.train --model vae --dataset mnist --out checkpoints/mnist-vae`.")
+            return None
+        path = st.selectbox("Checkpoint", options, format_func=lambda p: Path(p).name, key="checkpoint")
+        try:
+            model = cached_model(path)
+        except CheckpointError as e:
+            st.error(f"This checkpoint cannot be opened: {e}. Choose another one above.")
+            return None
+        with st.expander("Model card"):
+            st.markdown(model_card(read_config(path), read_metrics(path)))
+    return path, model
