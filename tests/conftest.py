@@ -1,0 +1,29 @@
+"""Shared fixtures: real MNIST from the data root, and tiny models trained on it once per session."""
+
+import pytest
+
+from genviz.data import load_dataset
+from training.train import train
+
+FAMILIES = ("ae", "dae", "vae", "gan")
+
+
+def train_args(out, run_dir, model: str, epochs: int = 2, *extra: str) -> list[str]:
+    """A tiny real run: a few thousand MNIST images, small nets, seconds on a CPU."""
+    return ["--model", model, "--dataset", "mnist", "--epochs", str(epochs), "--limit", "2048",
+            "--batch-size", "64", "--latent-dim", "8", "--width", "16", "--device", "cpu",
+            "--out", str(out), "--run-dir", str(run_dir), *extra]
+
+
+@pytest.fixture(scope="session")
+def mnist_test():
+    return load_dataset("mnist", "test")
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory):
+    """family -> finished 2-epoch Run, its checkpoint under a session temp folder."""
+    root = tmp_path_factory.mktemp("trained")
+    # The GAN gets a higher learning rate so that 64 steps visibly move it towards the data.
+    extra = {"gan": ("--lr", "1e-3")}
+    return {f: train(train_args(root / f"mnist-{f}", root / f"run-{f}", f, 2, *extra.get(f, ()))) for f in FAMILIES}

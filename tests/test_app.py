@@ -1,0 +1,56 @@
+"""The app through Streamlit's AppTest, on checkpoints trained by the session fixture."""
+
+import shutil
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import ui
+
+NAMES = ["mnist-ae", "mnist-gan", "mnist-vae"]
+
+
+def images(node) -> list:
+    """Every st.image element under `node`; an image's URL is a hash of its bytes."""
+    found = []
+    for child in getattr(node, "children", {}).values():
+        found += [child] if child.type == "image" else images(child)
+    return found
+
+
+@pytest.fixture
+def app(trained, tmp_path, monkeypatch):
+    for family in ("vae", "gan", "ae"):
+        shutil.copytree(trained[family].args.out, tmp_path / f"mnist-{family}")
+    monkeypatch.setattr(ui, "CHECKPOINTS", tmp_path)
+    return AppTest.from_file("../app.py", default_timeout=60)
+
+
+def test_home_shows_samples_that_follow_the_seed(app):
+    app.run()
+    assert not app.exception
+    assert app.sidebar.selectbox[0].options == NAMES
+    first = [img.value for img in images(app.main)]
+    assert len(first) == 1
+    app.main.number_input[0].set_value(7).run()
+    assert [img.value for img in images(app.main)] != first
+    app.main.number_input[0].set_value(0).run()
+    assert [img.value for img in images(app.main)] == first
+
+
+def test_every_model_can_be_picked(app, tmp_path):
+    app.run()
+    for name in NAMES:
+        app.sidebar.selectbox[0].set_value(str(tmp_path / name)).run()
+        assert not app.exception and not app.error
+        (caption,) = images(app.main)[0].captions
+        assert caption.startswith(f"64 samples of {name.split('-')[1].upper()}")
+
+
+def test_broken_checkpoint_shows_an_error_and_the_app_keeps_running(app, tmp_path):
+    (tmp_path / "mnist-vae" / "model.safetensors").write_bytes(b"garbage")
+    app.run()
+    app.sidebar.selectbox[0].set_value(str(tmp_path / "mnist-vae")).run()
+    assert not app.exception
+    assert "cannot be opened" in app.sidebar.error[0].value
+    assert app.sidebar.selectbox[0].options == NAMES

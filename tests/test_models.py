@@ -1,0 +1,95 @@
+import pytest
+import torch
+
+from genviz.models import REGISTRY, AEConfig, AutoEncoder, VAEConfig, build_model
+from genviz.models.base import spatial_sizes
+from genviz.noise import NOISE_KINDS, corrupt
+
+SHAPES = [(1, 28, 28), (3, 32, 32), (3, 64, 64)]
+
+
+@pytest.mark.parametrize("family", REGISTRY)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_shapes_and_ranges(family, shape):
+    model = build_model(family, REGISTRY[family][1](image_shape=shape, latent_dim=5, width=8)).eval()
+    x = torch.rand(3, *shape)
+    z = model.encode(x, steps=3) if family == "gan" else model.encode(x)
+    assert z.shape == (3, 5)
+    y = model.decode(z)
+    assert y.shape == (3, *shape)
+    assert 0 <= y.min() and y.max() <= 1
+    assert model.sample(4, torch.Generator().manual_seed(1)).shape == (4, *shape)
+    losses = model.loss(x)
+    assert losses["loss"].ndim == 0 and torch.isfinite(losses["loss"])
+    assert model.latent_dim == 5 and model.image_shape == shape
+
+
+def test_spatial_sizes():
+    assert spatial_sizes(28) == [28, 14, 7, 4]
+    assert spatial_sizes(32) == [32, 16, 8, 4]
+    assert spatial_sizes(64) == [64, 32, 16, 8, 4]
+
+
+@pytest.mark.parametrize("bad", [dict(image_shape=(2, 28, 28)), dict(image_shape=(1, 28, 30)), dict(latent_dim=0)])
+def test_config_rejects_bad_settings(bad):
+    with pytest.raises(ValueError):
+        VAEConfig(**bad)
+
+
+def test_same_seed_same_samples_other_seed_other_samples():
+    model = build_model("vae", VAEConfig(latent_dim=4, width=8)).eval()
+    a = model.sample(8, torch.Generator().manual_seed(3))
+    assert torch.equal(a, model.sample(8, torch.Generator().manual_seed(3)))
+    assert not torch.equal(a, model.sample(8, torch.Generator().manual_seed(4)))
+
+
+def test_vae_encode_is_posterior_mean():
+    model = build_model("vae", VAEConfig(latent_dim=4, width=8)).eval()
+    x = torch.rand(2, 1, 28, 28)
+    mu, logvar = model.encode_dist(x)
+    assert torch.equal(model.encode(x), mu) and logvar.shape == mu.shape
+
+
+def test_vae_beta_weights_kl():
+    x = torch.rand(4, 1, 28, 28)
+    torch.manual_seed(0)
+    plain = build_model("vae", VAEConfig(latent_dim=4, width=8, beta=1.0))
+    torch.manual_seed(0)
+    heavy = build_model("vae", VAEConfig(latent_dim=4, width=8, beta=4.0))
+    torch.manual_seed(1)
+    a = plain.loss(x)
+    torch.manual_seed(1)
+    b = heavy.loss(x)
+    assert torch.allclose(b["loss"], a["recon"] + 4 * a["kl"])
+
+
+def test_dae_is_an_ae_with_corruption():
+    dae = AutoEncoder(AEConfig(corruption="salt-pepper", noise_level=0.2))
+    assert dae.kind == "dae" and AutoEncoder(AEConfig()).kind == "ae"
+    x = torch.full((2, 1, 28, 28), 0.5)
+    noisy = dae.corrupt(x, torch.Generator().manual_seed(0))
+    flipped = (noisy != x).float().mean().item()
+    assert 0.15 < flipped < 0.25 and set(noisy[noisy != x].unique().tolist()) <= {0.0, 1.0}
+
+
+@pytest.mark.parametrize("kind", NOISE_KINDS)
+def test_corruption_is_seeded_and_in_range(kind):
+    x = torch.rand(2, 1, 28, 28)
+    a = corrupt(x, kind, 0.3, torch.Generator().manual_seed(0))
+    assert torch.equal(a, corrupt(x, kind, 0.3, torch.Generator().manual_seed(0)))
+    assert not torch.equal(a, x) and 0 <= a.min() and a.max() <= 1
+
+
+def test_unknown_corruption_raises():
+    with pytest.raises(ValueError, match="unknown noise kind"):
+        corrupt(torch.rand(1, 1, 8, 8), "blur", 0.1)
+
+
+def test_ae_prior_is_fitted_to_latents():
+    model = AutoEncoder(AEConfig(latent_dim=3, width=8)).eval()
+    images = torch.rand(200, 1, 28, 28)
+    model.fit_prior(images)
+    z = model.encode(images)
+    assert torch.allclose(model.latent_mean, z.mean(0), atol=1e-5)
+    samples = model.prior(4000, torch.Generator().manual_seed(0))
+    assert torch.allclose(samples.mean(0), z.mean(0), atol=0.1 * z.std(0).max().item())
