@@ -33,12 +33,17 @@ def model_picker() -> tuple[str, GenerativeModel] | None:
     folders = [str(p) for p in find_checkpoints(CHECKPOINTS)]
     with st.sidebar:
         st.header("Model")
-        custom = st.text_input("Another checkpoint folder", key="custom_checkpoint",
-                               help="Path to a folder written by `python -m training.train`")
+        custom = st.text_input(
+            "Another checkpoint folder",
+            key="custom_checkpoint",
+            help="Path to a folder written by `python -m training.train`",
+        )
         options = folders + ([custom] if custom and custom not in folders else [])
         if not options:
-            st.info(f"No checkpoints under `{CHECKPOINTS}`. Train one with "
-                    "`python -m training.train --model vae --dataset mnist --out checkpoints/mnist-vae`.")
+            st.info(
+                f"No checkpoints under `{CHECKPOINTS}`. Train one with "
+                "`python -m training.train --model vae --dataset mnist --out checkpoints/mnist-vae`."
+            )
             return None
         path = st.selectbox("Checkpoint", options, format_func=lambda p: Path(p).name, key="checkpoint")
         try:

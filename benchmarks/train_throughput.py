@@ -75,8 +75,9 @@ def build(name: str, image_shape: tuple[int, int, int], device: torch.device, se
     torch.manual_seed(seed)
     if name == "mlp-vae":
         return MLPVAE().to(device)
-    args = build_parser().parse_args(["--model", name, "--dataset", "mnist", "--out", "unused",
-                                      "--latent-dim", "16", "--width", "32"])
+    args = build_parser().parse_args(
+        ["--model", name, "--dataset", "mnist", "--out", "unused", "--latent-dim", "16", "--width", "32"]
+    )
     family, config = model_config(args, image_shape)
     return build_model(family, config).to(device)
 
@@ -84,8 +85,14 @@ def build(name: str, image_shape: tuple[int, int, int], device: torch.device, se
 def stock_batches(dataset: Dataset, batch_size: int, workers: int, seed: int) -> Iterator[torch.Tensor]:
     """Endless image batches from a shuffling DataLoader, epoch after epoch."""
     # drop_last keeps every batch full, as ours, so images/s = steps * batch size.
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, num_workers=workers, drop_last=True,
-                        generator=torch.Generator().manual_seed(seed))
+    loader = DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=True,
+        num_workers=workers,
+        drop_last=True,
+        generator=torch.Generator().manual_seed(seed),
+    )
     while True:
         for x, _ in loader:
             yield x
@@ -107,8 +114,15 @@ def sync(device: torch.device) -> None:
         torch.mps.synchronize()
 
 
-def images_per_second(model: nn.Module, batches: Iterator[torch.Tensor], device: torch.device, autocast,
-                      warmup: int, steps: int, batch_size: int) -> float:
+def images_per_second(
+    model: nn.Module,
+    batches: Iterator[torch.Tensor],
+    device: torch.device,
+    autocast,
+    warmup: int,
+    steps: int,
+    batch_size: int,
+) -> float:
     """Train for `warmup` untimed steps, then time `steps` more, data loading included."""
     model.train()
     optimizers = make_optimizers(model, LR)
@@ -147,8 +161,9 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=0, help="num_workers of the stock DataLoader")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=None, help="cpu, cuda, mps (default: the best available)")
-    p.add_argument("--no-amp", action="store_true",
-                   help="no bf16 mixed precision on the GPU (training.train's default is on)")
+    p.add_argument(
+        "--no-amp", action="store_true", help="no bf16 mixed precision on the GPU (training.train's default is on)"
+    )
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON results file")
     args = p.parse_args()
 
@@ -163,8 +178,9 @@ def main() -> None:
     sync(device)
     setup = {"ours": time.perf_counter() - start}
     start = time.perf_counter()
-    stock = torchvision.datasets.MNIST(root=data_root(), train=True, download=False,
-                                       transform=torchvision.transforms.ToTensor())
+    stock = torchvision.datasets.MNIST(
+        root=data_root(), train=True, download=False, transform=torchvision.transforms.ToTensor()
+    )
     setup["stock"] = time.perf_counter() - start
 
     runs: dict[tuple[str, str], list[float]] = {}
@@ -174,8 +190,11 @@ def main() -> None:
         for name in args.models:
             for pipeline in pipelines:
                 model = build(name, ours.image_shape, device, args.seed)
-                batches = (stock_batches(stock, args.batch_size, args.workers, args.seed) if pipeline == "stock"
-                           else our_batches(ours, args.batch_size, args.seed))
+                batches = (
+                    stock_batches(stock, args.batch_size, args.workers, args.seed)
+                    if pipeline == "stock"
+                    else our_batches(ours, args.batch_size, args.seed)
+                )
                 rate = images_per_second(model, batches, device, autocast, args.warmup, args.steps, args.batch_size)
                 runs.setdefault((name, pipeline), []).append(rate)
                 print(f"repeat {repeat + 1}/{args.repeats} {name:8} {pipeline:5}: {rate:8.0f} images/s", flush=True)
@@ -185,28 +204,46 @@ def main() -> None:
         stock_rate = statistics.median(runs[name, "stock"])
         for pipeline in ("stock", "ours"):
             rate = statistics.median(runs[name, pipeline])
-            rows.append({"model": name, "pipeline": stock_name if pipeline == "stock" else "ours",
-                         "images_per_s": round(rate, 1), "runs": [round(r, 1) for r in runs[name, pipeline]],
-                         "speedup": round(rate / stock_rate, 3)})
+            rows.append(
+                {
+                    "model": name,
+                    "pipeline": stock_name if pipeline == "stock" else "ours",
+                    "images_per_s": round(rate, 1),
+                    "runs": [round(r, 1) for r in runs[name, pipeline]],
+                    "speedup": round(rate / stock_rate, 3),
+                }
+            )
     total = time.perf_counter() - total_start
 
     info = machine(device)
-    print(f"\n{info['device']}, {info['torch_threads']} torch threads, batch {args.batch_size}, {args.steps} timed "
-          f"steps after {args.warmup} warm-up, median of {args.repeats}, mixed precision {'bf16' if amp else 'off'}\n")
+    print(
+        f"\n{info['device']}, {info['torch_threads']} torch threads, batch {args.batch_size}, {args.steps} timed "
+        f"steps after {args.warmup} warm-up, median of {args.repeats}, mixed precision {'bf16' if amp else 'off'}\n"
+    )
     print("| model | pipeline | images/s | speed-up (ours / stock) |")
     print("| --- | --- | ---: | ---: |")
     for row in rows:
         print(f"| {row['model']} | {row['pipeline']} | {row['images_per_s']:.0f} | {row['speedup']:.2f}x |")
-    print(f"\nsetup, not in images/s: ours (load_dataset + .to({device})) {setup['ours']:.2f} s, "
-          f"stock (datasets.MNIST) {setup['stock']:.2f} s; total {total:.0f} s")
+    print(
+        f"\nsetup, not in images/s: ours (load_dataset + .to({device})) {setup['ours']:.2f} s, "
+        f"stock (datasets.MNIST) {setup['stock']:.2f} s; total {total:.0f} s"
+    )
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     result = {
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": info,
-        "settings": {"models": args.models, "batch_size": args.batch_size, "steps": args.steps,
-                     "warmup": args.warmup, "repeats": args.repeats, "stock_workers": args.workers,
-                     "seed": args.seed, "lr": LR, "mixed_precision": "bf16" if amp else "off"},
+        "settings": {
+            "models": args.models,
+            "batch_size": args.batch_size,
+            "steps": args.steps,
+            "warmup": args.warmup,
+            "repeats": args.repeats,
+            "stock_workers": args.workers,
+            "seed": args.seed,
+            "lr": LR,
+            "mixed_precision": "bf16" if amp else "off",
+        },
         "setup_seconds": {k: round(v, 3) for k, v in setup.items()},
         "total_seconds": round(total, 1),
         "rows": rows,

@@ -153,7 +153,8 @@ def _read_weights(folder: Path) -> dict[str, torch.Tensor]:
             return {key: f.get_tensor(key) for key in f.keys()}
     except Exception as e:  # safetensors raises several types for corrupt files; all mean the same
         raise _fail(
-            folder, WEIGHTS_FILE,
+            folder,
+            WEIGHTS_FILE,
             f"not a readable safetensors file (truncated, corrupt or another format such as a pickle; "
             f"genviz never unpickles): {e}",
         ) from None
@@ -161,13 +162,21 @@ def _read_weights(folder: Path) -> dict[str, torch.Tensor]:
 
 def _check_weights(folder: Path, expected: dict[str, torch.Tensor], state: dict[str, torch.Tensor]) -> None:
     if missing := expected.keys() - state.keys():
-        raise _fail(folder, WEIGHTS_FILE, f"does not match config.json: missing tensors {', '.join(sorted(missing)[:5])}")
+        raise _fail(
+            folder, WEIGHTS_FILE, f"does not match config.json: missing tensors {', '.join(sorted(missing)[:5])}"
+        )
     if unexpected := state.keys() - expected.keys():
-        raise _fail(folder, WEIGHTS_FILE, f"does not match config.json: unexpected tensors {', '.join(sorted(unexpected)[:5])}")
+        raise _fail(
+            folder, WEIGHTS_FILE, f"does not match config.json: unexpected tensors {', '.join(sorted(unexpected)[:5])}"
+        )
     for key, want in expected.items():
         got = state[key]
         if got.shape != want.shape:
-            raise _fail(folder, WEIGHTS_FILE, f"tensor {key} has shape {tuple(got.shape)}, config.json implies {tuple(want.shape)}")
+            raise _fail(
+                folder,
+                WEIGHTS_FILE,
+                f"tensor {key} has shape {tuple(got.shape)}, config.json implies {tuple(want.shape)}",
+            )
         if want.is_floating_point():
             if got.dtype not in FLOAT_DTYPES:
                 raise _fail(folder, WEIGHTS_FILE, f"tensor {key} has dtype {got.dtype}, expected a float type")
@@ -228,8 +237,11 @@ def model_card(config: dict, metrics: dict) -> str:
         f"{config['genviz_version']}.",
     ]
     if "jpg" in dataset["name"]:
-        lines += ["", "Trained on a JPEG re-encoding of the dataset: its pixels differ slightly from the "
-                  "original release, so its figures are not comparable with published ones."]
+        lines += [
+            "",
+            "Trained on a JPEG re-encoding of the dataset: its pixels differ slightly from the "
+            "original release, so its figures are not comparable with published ones.",
+        ]
     lines += ["", "## Settings", "", "| setting | value |", "| --- | --- |"]
     lines += [f"| {k} | {v} |" for k, v in model.items()]
     if training:

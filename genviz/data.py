@@ -185,11 +185,20 @@ def _image_folder(name: str, split: str, image_size: int | None) -> ImageDataset
         return ImageDataset(name, split, saved["images"], saved["labels"], class_names)
 
     with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:  # PIL decodes outside the GIL
-        arrays = list(tqdm(pool.map(lambda f: _decode(f, mode, image_size), files), total=len(files),
-                           desc=f"decoding {name}/{split}", unit="img"))
+        arrays = list(
+            tqdm(
+                pool.map(lambda f: _decode(f, mode, image_size), files),
+                total=len(files),
+                desc=f"decoding {name}/{split}",
+                unit="img",
+                disable=None,
+            )
+        )
     shapes = {a.shape for a in arrays}
     if len(shapes) > 1:
-        raise DatasetError(f"{folder} holds images of several sizes {sorted(shapes)[:3]}; pass an image size to resize them")
+        raise DatasetError(
+            f"{folder} holds images of several sizes {sorted(shapes)[:3]}; pass an image size to resize them"
+        )
     images = torch.from_numpy(np.stack(arrays))
     images = images.unsqueeze(1) if mode == "L" else images.permute(0, 3, 1, 2).contiguous()
     data = ImageDataset(name, split, images, torch.tensor(labels), class_names)

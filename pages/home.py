@@ -18,5 +18,6 @@ if picked:
     temperature = left.slider("Temperature (latent scale)", 0.1, 2.0, 1.0, 0.1)
     samples = cached_samples(model, path, 64, int(seed), temperature)
     note = "decoded from a Gaussian fitted to its training latents" if model.family == "ae" else "from its prior"
-    right.image(grid(samples), caption=f"64 samples of {model.kind.upper()} {note}, seed {seed}",
-                output_format="PNG", width=480)
+    right.image(
+        grid(samples), caption=f"64 samples of {model.kind.upper()} {note}, seed {seed}", output_format="PNG", width=480
+    )

@@ -10,9 +10,9 @@ FAMILIES = ("ae", "dae", "vae", "gan")
 
 def train_args(out, run_dir, model: str, epochs: int = 2, *extra: str) -> list[str]:
     """A tiny real run: a few thousand MNIST images, small nets, seconds on a CPU."""
-    return ["--model", model, "--dataset", "mnist", "--epochs", str(epochs), "--limit", "2048",
-            "--batch-size", "64", "--latent-dim", "8", "--width", "16", "--device", "cpu",
-            "--out", str(out), "--run-dir", str(run_dir), *extra]
+    settings = f"--model {model} --dataset mnist --epochs {epochs} --limit 2048 --batch-size 64"
+    settings += " --latent-dim 8 --width 16 --device cpu"
+    return [*settings.split(), "--out", str(out), "--run-dir", str(run_dir), *extra]
 
 
 @pytest.fixture(scope="session")

@@ -94,8 +94,14 @@ BROKEN = {
     "config a list": (lambda f: (f / "config.json").write_text("[]"), "JSON object"),
     "unknown top key": (lambda f: edit_config(f, lambda c: c.update(extra=1)), "unknown keys: extra"),
     "unknown family": (lambda f: edit_config(f, lambda c: c.update(family="flow")), "unknown model family"),
-    "unknown setting": (lambda f: edit_config(f, lambda c: c["model"].update(depth=3)), "unknown model settings: depth"),
-    "invalid setting": (lambda f: edit_config(f, lambda c: c["model"].update(likelihood="poisson")), "invalid model settings"),
+    "unknown setting": (
+        lambda f: edit_config(f, lambda c: c["model"].update(depth=3)),
+        "unknown model settings: depth",
+    ),
+    "invalid setting": (
+        lambda f: edit_config(f, lambda c: c["model"].update(likelihood="poisson")),
+        "invalid model settings",
+    ),
     "mismatched config": (lambda f: edit_config(f, lambda c: c["model"].update(latent_dim=6)), "has shape"),
     "other family's weights": (
         lambda f: edit_config(f, lambda c: c.update(family="ae", model={"latent_dim": 4, "width": 8})),
@@ -131,7 +137,10 @@ def test_pickle_payload_is_refused_and_never_runs(folder):
     "change, message",
     [
         (lambda s: s.update(bad=torch.zeros(1)), "unexpected tensors bad"),
-        (lambda s: s.update({k: v.to(torch.int32) for k, v in s.items() if v.is_floating_point()}), "expected a float type"),
+        (
+            lambda s: s.update({k: v.to(torch.int32) for k, v in s.items() if v.is_floating_point()}),
+            "expected a float type",
+        ),
         (lambda s: s[next(k for k, v in s.items() if v.is_floating_point())].fill_(float("nan")), "NaN"),
     ],
 )

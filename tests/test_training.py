@@ -108,6 +108,7 @@ def test_unwritable_output_is_refused_before_training(tmp_path):
 
 def test_missing_dataset_says_where_it_looked(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("GENVIZ_DATA_DIR", str(tmp_path))
-    code = main(["--model", "ae", "--dataset", "no-such-set", "--out", str(tmp_path / "o"),
-                 "--run-dir", str(tmp_path / "r")])
+    code = main(
+        ["--model", "ae", "--dataset", "no-such-set", "--out", str(tmp_path / "o"), "--run-dir", str(tmp_path / "r")]
+    )
     assert code == 2 and "no-such-set" in capsys.readouterr().err

@@ -32,7 +32,10 @@ def test_metrics(model: GenerativeModel, images, batch_size: int) -> dict[str, f
     sums: dict[str, float] = defaultdict(float)
     generator = torch.Generator().manual_seed(SEED)
     kind = model.kind
-    for x, _ in tqdm(images.batches(batch_size), total=-(-len(images) // batch_size), desc="evaluating", leave=False):
+    batches = tqdm(
+        images.batches(batch_size), total=-(-len(images) // batch_size), desc="evaluating", leave=False, disable=None
+    )  # disable=None: no bar when output is not a terminal
+    for x, _ in batches:
         per_image: dict[str, torch.Tensor] = {}
         if kind in ("ae", "dae", "vae"):
             recon = model.reconstruct(x)
@@ -47,8 +50,13 @@ def test_metrics(model: GenerativeModel, images, batch_size: int) -> dict[str, f
     return {name: total / len(images) for name, total in sums.items()}
 
 
-def evaluate(path: Path, limit: int | None = None, batch_size: int = 500, device: str | None = None,
-             argv: list[str] | None = None) -> dict:
+def evaluate(
+    path: Path,
+    limit: int | None = None,
+    batch_size: int = 500,
+    device: str | None = None,
+    argv: list[str] | None = None,
+) -> dict:
     start = time.perf_counter()
     model = load_model(path, device)
     name = read_config(path)["dataset"]["name"]

@@ -32,8 +32,20 @@ from genviz.noise import NOISE_KINDS
 
 STATE_FILE = "state.pt"
 # Settings that fix the model or its data; --resume refuses to change them.
-ARCH_ARGS = ("model", "dataset", "latent_dim", "width", "noise", "noise_level", "beta", "likelihood",
-             "gan_loss", "image_size", "limit", "reconstruction")
+ARCH_ARGS = (
+    "model",
+    "dataset",
+    "latent_dim",
+    "width",
+    "noise",
+    "noise_level",
+    "beta",
+    "likelihood",
+    "gan_loss",
+    "image_size",
+    "limit",
+    "reconstruction",
+)
 MIN_FREE_BYTES = 200 << 20
 PRIOR_FIT_IMAGES = 10_000  # training images whose latents fit an AE's sampling distribution
 
@@ -45,7 +57,9 @@ class TrainingError(Exception):
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m training.train", description=__doc__.split("\n\n")[0])
     p.add_argument("--model", required=True, choices=("ae", "dae", "vae", "gan"))
-    p.add_argument("--dataset", required=True, help="mnist, fashion-mnist, cifar10, or an image folder under the data root")
+    p.add_argument(
+        "--dataset", required=True, help="mnist, fashion-mnist, cifar10, or an image folder under the data root"
+    )
     p.add_argument("--out", required=True, type=Path, help="checkpoint folder to write")
     p.add_argument("--epochs", type=int, default=10, help="total epochs (with --resume: including those done)")
     p.add_argument("--latent-dim", type=int, default=16)
@@ -73,8 +87,9 @@ def model_config(args: argparse.Namespace, image_shape: tuple[int, int, int]):
     common = {"image_shape": image_shape, "latent_dim": args.latent_dim, "width": args.width}
     if args.model in ("ae", "dae"):
         corruption = args.noise if args.model == "dae" else "none"
-        return "ae", AEConfig(**common, corruption=corruption, noise_level=args.noise_level,
-                              reconstruction=args.reconstruction)
+        return "ae", AEConfig(
+            **common, corruption=corruption, noise_level=args.noise_level, reconstruction=args.reconstruction
+        )
     if args.model == "vae":
         return "vae", VAEConfig(**common, beta=args.beta, likelihood=args.likelihood)
     return "gan", GANConfig(**common, objective=args.gan_loss)
@@ -138,11 +153,15 @@ def check_writable(folder: Path) -> None:
         with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError as e:
-        raise TrainingError(f"cannot write to {folder}: {e.strerror or e}. Choose another folder or fix its permissions.") from None
+        raise TrainingError(
+            f"cannot write to {folder}: {e.strerror or e}. Choose another folder or fix its permissions."
+        ) from None
     free = shutil.disk_usage(folder).free
     if free < MIN_FREE_BYTES:
-        raise TrainingError(f"only {free >> 20} MiB free on the disk holding {folder}; training needs at least "
-                            f"{MIN_FREE_BYTES >> 20} MiB. Free some space or choose another folder.")
+        raise TrainingError(
+            f"only {free >> 20} MiB free on the disk holding {folder}; training needs at least "
+            f"{MIN_FREE_BYTES >> 20} MiB. Free some space or choose another folder."
+        )
 
 
 def command_line(argv: list[str]) -> str:
@@ -179,8 +198,11 @@ def restore(run: Run, state_path: Path) -> None:
     except Exception as e:  # a damaged file: say so rather than guess
         raise TrainingError(f"{state_path}: cannot be read ({e}); start again without --resume") from None
     saved = state["args"]
-    changed = [f"--{k.replace('_', '-')} (was {saved.get(k)!r}, now {getattr(run.args, k)!r})"
-               for k in ARCH_ARGS if saved.get(k) != getattr(run.args, k)]
+    changed = [
+        f"--{k.replace('_', '-')} (was {saved.get(k)!r}, now {getattr(run.args, k)!r})"
+        for k in ARCH_ARGS
+        if saved.get(k) != getattr(run.args, k)
+    ]
     if changed:
         raise TrainingError(f"--resume cannot change the model or data: {', '.join(changed)}")
     run.model.load_state_dict(state["model"])
@@ -203,7 +225,9 @@ def train(argv: list[str]) -> Run:
     if args.resume and not state_path.is_file():
         raise TrainingError(f"nothing to resume: {state_path} does not exist")
     if not args.resume and (args.out / "model.safetensors").exists() and not args.overwrite:
-        raise TrainingError(f"{args.out} already holds a checkpoint; pass --resume to continue it or --overwrite to replace it")
+        raise TrainingError(
+            f"{args.out} already holds a checkpoint; pass --resume to continue it or --overwrite to replace it"
+        )
     for folder in (args.out, args.run_dir):
         check_writable(folder)
 
@@ -215,8 +239,7 @@ def train(argv: list[str]) -> Run:
         raise TrainingError(str(e)) from None
     family, config = model_config(args, data.image_shape)
     model = build_model(family, config).to(device)
-    run = Run(args, model, make_optimizers(model, args.lr), data.to(device),
-              torch.Generator().manual_seed(args.seed))
+    run = Run(args, model, make_optimizers(model, args.lr), data.to(device), torch.Generator().manual_seed(args.seed))
     if args.resume:
         restore(run, state_path)
         tqdm.write(f"resuming {args.out} after epoch {run.epoch} of {args.epochs}")
@@ -233,8 +256,14 @@ def train(argv: list[str]) -> Run:
     for epoch in range(run.epoch, args.epochs):
         model.train()
         start, total = time.perf_counter(), torch.zeros((), device=device)
-        bar = tqdm(run.data.batches(args.batch_size, shuffle=True, generator=run.shuffle, drop_last=True),
-                   total=steps_per_epoch, desc=f"epoch {epoch + 1}/{args.epochs}", unit="step", leave=False)
+        bar = tqdm(
+            run.data.batches(args.batch_size, shuffle=True, generator=run.shuffle, drop_last=True),
+            total=steps_per_epoch,
+            desc=f"epoch {epoch + 1}/{args.epochs}",
+            unit="step",
+            leave=False,
+            disable=None,
+        )  # no bar when output is not a terminal; the epoch summary still prints
         for i, (x, _) in enumerate(bar, 1):
             total += step(model, run.optimizers, x, autocast)
             if i % 20 == 0 or i == steps_per_epoch:  # reading the loss syncs the GPU, so not every step
@@ -252,15 +281,19 @@ def train(argv: list[str]) -> Run:
         run.first_loss = mean if run.first_loss is None else run.first_loss
         run.epoch, run.seconds = epoch + 1, run.seconds + seconds
         save_epoch(run, argv, device, amp, mean, preview(model, fixed_x, fixed_z))
-        tqdm.write(f"epoch {epoch + 1}/{args.epochs}: loss {mean:.4g}, "
-                   f"{steps_per_epoch * args.batch_size / seconds:.0f} images/s, saved {args.out}")
+        tqdm.write(
+            f"epoch {epoch + 1}/{args.epochs}: loss {mean:.4g}, "
+            f"{steps_per_epoch * args.batch_size / seconds:.0f} images/s, saved {args.out}"
+        )
     return run
 
 
 def diverged(run: Run, epoch: int, what: str) -> TrainingError:
     kept = f"{run.args.out} keeps epoch {run.epoch}" if run.epoch else "nothing was saved"
-    return TrainingError(f"training stopped in epoch {epoch + 1}: {what}; {kept}. "
-                         f"Try a lower --lr (now {run.args.lr:g}) or another --seed.")
+    return TrainingError(
+        f"training stopped in epoch {epoch + 1}: {what}; {kept}. "
+        f"Try a lower --lr (now {run.args.lr:g}) or another --seed."
+    )
 
 
 def save_epoch(run: Run, argv: list[str], device: torch.device, amp: bool, loss: float, picture) -> None:

@@ -19,5 +19,15 @@ def build_model(family: str, config: ModelConfig) -> GenerativeModel:
     return REGISTRY[family][0](config)
 
 
-__all__ = ["GAN", "VAE", "AEConfig", "AutoEncoder", "GANConfig", "GenerativeModel", "ModelConfig",
-           "REGISTRY", "VAEConfig", "build_model"]
+__all__ = [
+    "GAN",
+    "VAE",
+    "AEConfig",
+    "AutoEncoder",
+    "GANConfig",
+    "GenerativeModel",
+    "ModelConfig",
+    "REGISTRY",
+    "VAEConfig",
+    "build_model",
+]

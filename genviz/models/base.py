@@ -41,7 +41,7 @@ def conv_encoder(config: ModelConfig, out_features: int, norm: bool = True) -> n
     channels = _channels(config.width, len(sizes) - 1)
     layers: list[nn.Module] = []
     in_ch = config.image_shape[0]
-    for i, (size, out_ch) in enumerate(zip(sizes[:-1], channels)):
+    for i, (size, out_ch) in enumerate(zip(sizes[:-1], channels, strict=True)):
         kernel = 4 if size % 2 == 0 else 3  # exact halving; odd sizes round up
         layers.append(nn.Conv2d(in_ch, out_ch, kernel, stride=2, padding=1, bias=not norm or i == 0))
         if norm and i > 0:  # DCGAN: no normalisation on the input layer
@@ -71,7 +71,7 @@ def conv_decoder(config: ModelConfig) -> nn.Sequential:
         nn.BatchNorm2d(channels[0]),
         nn.ReLU(),
     ]
-    for i, (size, target) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (size, target) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
         kernel = 4 if target == 2 * size else 3  # 3 when the target is odd: 4 -> 7
         last = i == len(sizes) - 2
         out_ch = config.image_shape[0] if last else channels[i + 1]
