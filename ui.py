@@ -52,5 +52,8 @@ def model_picker() -> tuple[str, GenerativeModel] | None:
             st.error(f"This checkpoint cannot be opened: {e}. Choose another one above.")
             return None
         with st.expander("Model card"):
-            st.markdown(model_card(read_config(path), read_metrics(path)))
+            try:
+                st.markdown(model_card(read_config(path), read_metrics(path)))
+            except CheckpointError as e:  # the weights loaded; only the card's metrics are unreadable
+                st.warning(f"The model card cannot be shown: {e}")
     return path, model

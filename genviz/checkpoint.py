@@ -44,6 +44,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         yield Path(tmp)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide checkpoints from other users
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -112,6 +113,8 @@ def read_config(folder: str | os.PathLike) -> dict:
         raise _fail(folder, CONFIG_FILE, f"larger than {MAX_CONFIG_BYTES} bytes; not a genviz config")
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise _fail(folder, CONFIG_FILE, f"cannot be read ({e.strerror or e})") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise _fail(folder, CONFIG_FILE, f"not valid JSON ({e})") from None
     if not isinstance(config, dict):

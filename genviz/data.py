@@ -181,8 +181,11 @@ def _image_folder(name: str, split: str, image_size: int | None) -> ImageDataset
         key.update(f"{f.relative_to(folder)}|{st.st_size}|{st.st_mtime_ns}".encode())
     cache = cache_dir() / f"{name}-{split}-{key.hexdigest()[:16]}.pt"
     if cache.is_file():
-        saved = torch.load(cache, weights_only=True)
-        return ImageDataset(name, split, saved["images"], saved["labels"], class_names)
+        try:
+            saved = torch.load(cache, weights_only=True)
+            return ImageDataset(name, split, saved["images"], saved["labels"], class_names)
+        except Exception as e:  # a damaged cache is only a cache: decode again and replace it
+            tqdm.write(f"note: ignoring unreadable cache {cache} ({e})")
 
     with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:  # PIL decodes outside the GIL
         arrays = list(

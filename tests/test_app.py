@@ -54,3 +54,11 @@ def test_broken_checkpoint_shows_an_error_and_the_app_keeps_running(app, tmp_pat
     assert not app.exception
     assert "cannot be opened" in app.sidebar.error[0].value
     assert app.sidebar.selectbox[0].options == NAMES
+
+
+def test_unreadable_metrics_leave_the_model_usable(app, tmp_path):
+    (tmp_path / "mnist-ae" / "metrics.json").write_text("{broken")
+    app.run()
+    assert not app.exception and not app.error
+    assert "metrics.json: not valid JSON" in app.sidebar.warning[0].value
+    assert len(images(app.main)) == 1

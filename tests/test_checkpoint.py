@@ -53,6 +53,7 @@ def test_saving_writes_card_and_empty_metrics(folder):
     card = (folder / "README.md").read_text()
     assert "variational autoencoder" in card and "training.evaluate" in card
     assert not list(folder.glob("*.tmp")) and not list(folder.glob(".*"))
+    assert all(f.stat().st_mode & 0o777 == 0o644 for f in folder.iterdir())
 
 
 def test_find_checkpoints_lists_only_checkpoint_folders(folder):

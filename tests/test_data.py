@@ -49,6 +49,8 @@ def test_image_folder_dataset_is_decoded_and_cached(tmp_path, monkeypatch):
     assert len(list(cache_dir().glob("shapes-train-*.pt"))) == 1
     again = load_dataset("shapes", "train")
     assert torch.equal(again.images, data.images)
+    next(cache_dir().glob("shapes-train-*.pt")).write_bytes(b"damaged")
+    assert torch.equal(load_dataset("shapes", "train").images, data.images)
 
 
 def test_image_folder_resizes_on_request(tmp_path, monkeypatch):
@@ -67,3 +69,12 @@ def test_missing_mnist_offline_says_what_to_do(tmp_path, monkeypatch):
     monkeypatch.setenv("GENVIZ_DATA_DIR", str(tmp_path))
     with pytest.raises(DatasetError, match="mnist is not under .* GENVIZ_DATA_DIR"):
         load_dataset("mnist", download=False)
+
+
+def test_shared_cifar_jpeg_folder_is_a_dataset_by_its_folder_name(tmp_path, monkeypatch):
+    monkeypatch.setenv("GENVIZ_CACHE_DIR", str(tmp_path))
+    test = load_dataset("cifar10-jpg", "test")
+    assert test.images.shape == (10000, 3, 32, 32) and test.images.dtype == torch.uint8
+    assert test.class_names[:3] == ["airplane", "automobile", "bird"] and len(test.class_names) == 10
+    assert torch.bincount(test.labels).tolist() == [1000] * 10
+    assert 0.4 < test.images.float().mean().item() / 255 < 0.55  # CIFAR-10's mean pixel is about 0.47
