@@ -153,3 +153,15 @@ def test_bad_tensors_are_refused(folder, change, message):
     save_file(state, folder / "model.safetensors")
     with pytest.raises(CheckpointError, match=message):
         load_model(folder, "cpu")
+
+
+def test_shipped_checkpoints_load_and_decode():
+    from ui import CHECKPOINTS
+
+    folders = find_checkpoints(CHECKPOINTS)
+    assert {f.name for f in folders} >= {"mnist-ae", "mnist-dae", "mnist-vae", "mnist-gan"}
+    for folder in folders:
+        model = load_model(folder, "cpu")
+        images = model.sample(4, torch.Generator().manual_seed(0))
+        assert images.shape == (4, 1, 28, 28) and 0 <= images.min() and images.max() <= 1
+        assert images.std() > 0.05, f"{folder.name} decodes to a flat image"
