@@ -28,24 +28,44 @@ def cached_samples(_model: GenerativeModel, path: str, n: int, seed: int, temper
     return _model.sample(n, torch.Generator().manual_seed(seed), temperature).cpu()
 
 
+def default_index(options: list[str]) -> int:
+    """Open on a VAE where there is one: its prior samples make the most telling first screen."""
+    for i, path in enumerate(options):
+        try:
+            if read_config(path)["family"] == "vae":
+                return i
+        except CheckpointError:
+            continue
+    return 0
+
+
+def _select_custom() -> None:
+    if path := st.session_state.custom_checkpoint.strip():
+        st.session_state.checkpoint = path
+
+
 def model_picker() -> tuple[str, GenerativeModel] | None:
     """Sidebar: choose a checkpoint folder (or type a path); shows its card. None if none loads."""
     folders = [str(p) for p in find_checkpoints(CHECKPOINTS)]
     with st.sidebar:
         st.header("Model")
-        custom = st.text_input(
+        custom = st.session_state.get("custom_checkpoint", "").strip()
+        options = folders + ([custom] if custom and custom not in folders else [])
+        if options and "checkpoint" not in st.session_state:
+            st.session_state.checkpoint = options[default_index(options)]
+        path = st.selectbox("Checkpoint", options, format_func=lambda p: Path(p).name, key="checkpoint")
+        st.text_input(
             "Another checkpoint folder",
             key="custom_checkpoint",
+            on_change=_select_custom,
             help="Path to a folder written by `python -m training.train`",
         )
-        options = folders + ([custom] if custom and custom not in folders else [])
-        if not options:
+        if path is None:
             st.info(
                 f"No checkpoints under `{CHECKPOINTS}`. Train one with "
                 "`python -m training.train --model vae --dataset mnist --out checkpoints/mnist-vae`."
             )
             return None
-        path = st.selectbox("Checkpoint", options, format_func=lambda p: Path(p).name, key="checkpoint")
         try:
             model = cached_model(path)
         except CheckpointError as e:

@@ -26,10 +26,11 @@ def app(trained, tmp_path, monkeypatch):
     return AppTest.from_file("../app.py", default_timeout=60)
 
 
-def test_home_shows_samples_that_follow_the_seed(app):
+def test_home_opens_on_the_vae_and_its_samples_follow_the_seed(app):
     app.run()
     assert not app.exception
     assert app.sidebar.selectbox[0].options == NAMES
+    assert images(app.main)[0].captions[0].startswith("64 samples of VAE")
     first = [img.value for img in images(app.main)]
     assert len(first) == 1
     app.main.number_input[0].set_value(7).run()
@@ -57,8 +58,27 @@ def test_broken_checkpoint_shows_an_error_and_the_app_keeps_running(app, tmp_pat
 
 
 def test_unreadable_metrics_leave_the_model_usable(app, tmp_path):
-    (tmp_path / "mnist-ae" / "metrics.json").write_text("{broken")
+    (tmp_path / "mnist-vae" / "metrics.json").write_text("{broken")
     app.run()
     assert not app.exception and not app.error
     assert "metrics.json: not valid JSON" in app.sidebar.warning[0].value
     assert len(images(app.main)) == 1
+
+
+def test_a_typed_folder_is_listed_and_opened(app, trained, tmp_path):
+    elsewhere = tmp_path.parent / f"{tmp_path.name}-elsewhere" / "my-gan"
+    shutil.copytree(trained["gan"].args.out, elsewhere)
+    app.run()
+    app.sidebar.text_input[0].input(str(elsewhere)).run()
+    assert not app.exception
+    assert app.sidebar.selectbox[0].value == str(elsewhere)
+    assert app.sidebar.selectbox[0].options == [*NAMES, "my-gan"]
+    assert images(app.main)[0].captions[0].startswith("64 samples of GAN")
+
+
+def test_no_checkpoints_says_how_to_train_one(app, tmp_path, monkeypatch):
+    monkeypatch.setattr(ui, "CHECKPOINTS", tmp_path / "empty")
+    app.run()
+    assert not app.exception
+    assert "python -m training.train" in app.sidebar.info[0].value
+    assert not images(app.main)

@@ -52,22 +52,13 @@ def conv_encoder(config: ModelConfig, out_features: int, norm: bool = True) -> n
     return nn.Sequential(*layers)
 
 
-class Unflatten(nn.Module):
-    def __init__(self, shape: tuple[int, int, int]):
-        super().__init__()
-        self.shape = shape
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.view(x.shape[0], *self.shape)
-
-
 def conv_decoder(config: ModelConfig) -> nn.Sequential:
     """Transposed convs from z (B, latent_dim) to pixel logits (B, C, H, W)."""
     sizes = spatial_sizes(config.image_shape[1])[::-1]
     channels = _channels(config.width, len(sizes) - 1)[::-1]
     layers: list[nn.Module] = [
         nn.Linear(config.latent_dim, channels[0] * sizes[0] ** 2),
-        Unflatten((channels[0], sizes[0], sizes[0])),
+        nn.Unflatten(1, (channels[0], sizes[0], sizes[0])),
         nn.BatchNorm2d(channels[0]),
         nn.ReLU(),
     ]
