@@ -230,6 +230,8 @@ def train(argv: list[str]) -> Run:
         )
     for folder in (args.out, args.run_dir):
         check_writable(folder)
+        for stale in folder.glob(".*.tmp"):  # left by a writer killed mid-write; never a real file
+            stale.unlink()
 
     device = best_device(args.device)
     torch.manual_seed(args.seed)
