@@ -35,7 +35,7 @@ def _channels(width: int, depth: int) -> list[int]:
     return [min(width * 2**i, width * 8) for i in range(depth)]
 
 
-def conv_encoder(config: ModelConfig, out_features: int, norm: bool = True) -> nn.Sequential:
+def conv_encoder(config: ModelConfig, out_features: int) -> nn.Sequential:
     """Strided convs from (B, C, H, W) to (B, out_features)."""
     sizes = spatial_sizes(config.image_shape[1])
     channels = _channels(config.width, len(sizes) - 1)
@@ -43,8 +43,8 @@ def conv_encoder(config: ModelConfig, out_features: int, norm: bool = True) -> n
     in_ch = config.image_shape[0]
     for i, (size, out_ch) in enumerate(zip(sizes[:-1], channels, strict=True)):
         kernel = 4 if size % 2 == 0 else 3  # exact halving; odd sizes round up
-        layers.append(nn.Conv2d(in_ch, out_ch, kernel, stride=2, padding=1, bias=not norm or i == 0))
-        if norm and i > 0:  # DCGAN: no normalisation on the input layer
+        layers.append(nn.Conv2d(in_ch, out_ch, kernel, stride=2, padding=1, bias=i == 0))
+        if i > 0:  # DCGAN: no normalisation on the input layer
             layers.append(nn.BatchNorm2d(out_ch))
         layers.append(nn.LeakyReLU(0.2))
         in_ch = out_ch
