@@ -160,7 +160,7 @@ def _decode(path: Path, mode: str, size: int | None) -> np.ndarray:
             if size is not None and img.size != (size, size):
                 img = img.resize((size, size), Image.Resampling.BICUBIC)
             return np.asarray(img)
-    except OSError as e:
+    except (OSError, ValueError, Image.DecompressionBombError) as e:  # Pillow's ways of refusing a file
         raise DatasetError(f"{path}: cannot be read as an image ({e})") from None
 
 

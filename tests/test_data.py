@@ -78,3 +78,11 @@ def test_shared_cifar_jpeg_folder_is_a_dataset_by_its_folder_name(tmp_path, monk
     assert test.class_names[:3] == ["airplane", "automobile", "bird"] and len(test.class_names) == 10
     assert torch.bincount(test.labels).tolist() == [1000] * 10
     assert 0.4 < test.images.float().mean().item() / 255 < 0.55  # CIFAR-10's mean pixel is about 0.47
+
+
+def test_a_broken_image_in_a_folder_is_named(tmp_path, monkeypatch):
+    monkeypatch.setenv("GENVIZ_DATA_DIR", str(tmp_path))
+    folder = make_folder(tmp_path)
+    (folder / "train" / "circle" / "9.png").write_bytes(b"not a png")
+    with pytest.raises(DatasetError, match="9.png: cannot be read as an image"):
+        load_dataset("shapes", "train")
