@@ -11,7 +11,7 @@ import torch
 
 from genviz import CheckpointError, load_model
 from genviz.checkpoint import find_checkpoints, model_card, read_config, read_metrics
-from genviz.models import GenerativeModel
+from genviz.models import GENERATIVE, GenerativeModel
 
 CHECKPOINTS = Path(os.environ.get("GENVIZ_CHECKPOINTS", Path(__file__).parent / "checkpoints"))
 
@@ -26,6 +26,14 @@ def cached_model(path: str) -> GenerativeModel:
 def cached_samples(_model: GenerativeModel, path: str, n: int, seed: int, temperature: float):
     """Samples as a CPU tensor; `path` stands in for the unhashable model in the cache key."""
     return _model.sample(n, torch.Generator().manual_seed(seed), temperature).cpu()
+
+
+def explorable(folder: Path) -> bool:
+    """An AE, VAE or GAN, or a folder too broken to tell (listed, so that picking it says why)."""
+    try:
+        return read_config(folder)["family"] in GENERATIVE
+    except CheckpointError:
+        return True
 
 
 def default_index(options: list[str]) -> int:
@@ -46,7 +54,7 @@ def _select_custom() -> None:
 
 def model_picker() -> tuple[str, GenerativeModel] | None:
     """Sidebar: choose a checkpoint folder (or type a path); shows its card. None if none loads."""
-    folders = [str(p) for p in find_checkpoints(CHECKPOINTS)]
+    folders = [str(p) for p in find_checkpoints(CHECKPOINTS) if explorable(p)]
     with st.sidebar:
         st.header("Model")
         custom = st.session_state.get("custom_checkpoint", "").strip()
@@ -70,6 +78,12 @@ def model_picker() -> tuple[str, GenerativeModel] | None:
             model = cached_model(path)
         except CheckpointError as e:
             st.error(f"This checkpoint cannot be opened: {e}. Choose another one above.")
+            return None
+        if not isinstance(model, GenerativeModel):
+            st.error(
+                f"`{path}` holds a {model.family}, which measures other models and has no latent space to "
+                "explore. Choose an autoencoder, VAE or GAN."
+            )
             return None
         with st.expander("Model card"):
             try:

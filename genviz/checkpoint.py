@@ -17,7 +17,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from genviz.device import best_device
-from genviz.models import REGISTRY, GenerativeModel, build_model
+from genviz.models import REGISTRY, Model, build_model
 
 CONFIG_FILE, WEIGHTS_FILE, METRICS_FILE, CARD_FILE = "config.json", "model.safetensors", "metrics.json", "README.md"
 CONFIG_KEYS = {"genviz_version", "family", "model", "dataset", "training"}
@@ -65,7 +65,7 @@ def dataset_info(name: str, class_names: list[str]) -> dict:
 
 
 def save_checkpoint(
-    model: GenerativeModel,
+    model: Model,
     folder: str | os.PathLike,
     dataset: dict,
     training: dict | None = None,
@@ -189,7 +189,7 @@ def _check_weights(folder: Path, expected: dict[str, torch.Tensor], state: dict[
             raise _fail(folder, WEIGHTS_FILE, f"tensor {key} has dtype {got.dtype}, expected {want.dtype}")
 
 
-def load_model(path: str | os.PathLike, device: str | torch.device | None = None) -> GenerativeModel:
+def load_model(path: str | os.PathLike, device: str | torch.device | None = None) -> Model:
     """Load a checkpoint folder as a float32 model in eval mode on `device` (default: the best one).
 
     Raises CheckpointError, naming the file and the problem, for any folder it cannot load.
@@ -224,6 +224,7 @@ MODEL_NAMES = {
     "dae": "denoising convolutional autoencoder",
     "vae": "convolutional variational autoencoder",
     "gan": "DCGAN-style generative adversarial network",
+    "classifier": "small convolutional classifier",
 }
 
 
@@ -232,18 +233,20 @@ def model_card(config: dict, metrics: dict) -> str:
     model, dataset, training = config["model"], config["dataset"], config["training"]
     kind = "dae" if config["family"] == "ae" and model.get("corruption", "none") != "none" else config["family"]
     c, h, w = model["image_shape"]
+    space = "feature layer" if kind == "classifier" else "latent space"
     lines = [
         f"# {dataset['name']}-{kind}",
         "",
-        f"A {MODEL_NAMES[kind]} with a {model['latent_dim']}-dimensional latent space, trained on "
+        f"A {MODEL_NAMES[kind]} with a {model['latent_dim']}-dimensional {space}, trained on "
         f"`{dataset['name']}` ({c}x{h}x{w} images, pixels scaled to [0, 1]) with genviz "
         f"{config['genviz_version']}.",
     ]
     if "jpg" in dataset["name"]:
+        original = "CIFAR-10" if dataset["name"].startswith("cifar10") else "the original dataset"
         lines += [
             "",
-            "Trained on a JPEG re-encoding of the dataset: its pixels differ slightly from the "
-            "original release, so its figures are not comparable with published ones.",
+            f"**Trained on a JPEG copy of {original}**, not the original release: JPEG compression "
+            "changes its pixels slightly, so its figures are not comparable with published ones.",
         ]
     lines += ["", "## Settings", "", "| setting | value |", "| --- | --- |"]
     lines += [f"| {k} | {v} |" for k, v in model.items()]

@@ -64,6 +64,13 @@ class ImageDataset:
             return self
         return ImageDataset(self.name, self.split, self.images[:n], self.labels[:n], self.class_names)
 
+    def of_classes(self, classes: list[int]) -> "ImageDataset":
+        """Only the images whose label is in `classes`; labels and class names are kept."""
+        if unknown := [c for c in classes if not 0 <= c < len(self.class_names)]:
+            raise DatasetError(f"{self.name} has classes 0 to {len(self.class_names) - 1}; no class {unknown[0]}")
+        keep = torch.isin(self.labels, torch.tensor(classes, device=self.labels.device))
+        return ImageDataset(self.name, self.split, self.images[keep], self.labels[keep], self.class_names)
+
     def to(self, device: str | torch.device) -> "ImageDataset":
         """The same data on `device`, still uint8 (a quarter of float32's memory)."""
         return ImageDataset(self.name, self.split, self.images.to(device), self.labels.to(device), self.class_names)

@@ -5,7 +5,7 @@ import pytest
 from genviz.data import load_dataset
 from training.train import train
 
-FAMILIES = ("ae", "dae", "vae", "gan")
+FAMILIES = ("ae", "dae", "vae", "gan", "classifier")
 
 
 def train_args(out, run_dir, model: str, epochs: int = 2, *extra: str) -> list[str]:
@@ -22,8 +22,10 @@ def mnist_test():
 
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory):
-    """family -> finished 2-epoch Run, its checkpoint under a session temp folder."""
+    """family -> finished 2-epoch Run, its checkpoint under a session temp folder as mnist-<family>,
+    so the classifier is the one the others' sample figures are measured with."""
     root = tmp_path_factory.mktemp("trained")
-    # The GAN gets a higher learning rate so that 64 steps visibly move it towards the data.
-    extra = {"gan": ("--lr", "1e-3")}
+    # The GAN and the classifier get higher learning rates so that 64 steps visibly move them
+    # towards the data; the classifier's 32 features leave room for its dropout.
+    extra = {"gan": ("--lr", "1e-3"), "classifier": ("--lr", "3e-3", "--latent-dim", "32")}
     return {f: train(train_args(root / f"mnist-{f}", root / f"run-{f}", f, 2, *extra.get(f, ()))) for f in FAMILIES}

@@ -20,7 +20,7 @@ def images(node) -> list:
 
 @pytest.fixture
 def app(trained, tmp_path, monkeypatch):
-    for family in ("vae", "gan", "ae"):
+    for family in ("vae", "gan", "ae", "classifier"):  # the classifier is not listed: nothing to explore
         shutil.copytree(trained[family].args.out, tmp_path / f"mnist-{family}")
     monkeypatch.setattr(ui, "CHECKPOINTS", tmp_path)
     return AppTest.from_file("../app.py", default_timeout=60)
@@ -74,6 +74,14 @@ def test_a_typed_folder_is_listed_and_opened(app, trained, tmp_path):
     assert app.sidebar.selectbox[0].value == str(elsewhere)
     assert app.sidebar.selectbox[0].options == [*NAMES, "my-gan"]
     assert images(app.main)[0].captions[0].startswith("64 samples of GAN")
+
+
+def test_a_typed_classifier_is_refused_with_a_reason(app, tmp_path):
+    app.run()
+    app.sidebar.text_input[0].input(str(tmp_path / "mnist-classifier")).run()
+    assert not app.exception
+    assert "has no latent space to explore" in app.sidebar.error[0].value
+    assert not images(app.main)
 
 
 def test_no_checkpoints_says_how_to_train_one(app, tmp_path, monkeypatch):

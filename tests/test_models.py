@@ -1,14 +1,14 @@
 import pytest
 import torch
 
-from genviz.models import REGISTRY, AEConfig, AutoEncoder, VAEConfig, build_model
+from genviz.models import GENERATIVE, REGISTRY, AEConfig, AutoEncoder, ClassifierConfig, VAEConfig, build_model
 from genviz.models.base import spatial_sizes
 from genviz.noise import NOISE_KINDS, corrupt
 
 SHAPES = [(1, 28, 28), (3, 32, 32), (3, 64, 64)]
 
 
-@pytest.mark.parametrize("family", REGISTRY)
+@pytest.mark.parametrize("family", GENERATIVE)
 @pytest.mark.parametrize("shape", SHAPES)
 def test_shapes_and_ranges(family, shape):
     model = build_model(family, REGISTRY[family][1](image_shape=shape, latent_dim=5, width=8)).eval()
@@ -22,6 +22,17 @@ def test_shapes_and_ranges(family, shape):
     losses = model.loss(x)
     assert losses["loss"].ndim == 0 and torch.isfinite(losses["loss"])
     assert model.latent_dim == 5 and model.image_shape == shape
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_classifier_scores_and_features(shape):
+    model = build_model("classifier", ClassifierConfig(image_shape=shape, latent_dim=12, width=8, num_classes=5))
+    x, labels = torch.rand(3, *shape), torch.tensor([0, 4, 2])
+    assert model(x).shape == (3, 5)
+    features = model.eval().features(x)
+    assert features.shape == (3, 12) and features.min() >= 0
+    losses = model.loss(x, labels)
+    assert torch.isfinite(losses["loss"]) and 0 <= losses["accuracy"] <= 1
 
 
 def test_spatial_sizes():

@@ -5,10 +5,11 @@ import json
 import pytest
 import torch
 
+import training.train
 from genviz import load_model
 from genviz.models import build_model
 from tests.conftest import FAMILIES, train_args
-from training.train import STATE_FILE, TrainingError, main, train
+from training.train import STATE_FILE, TrainingError, build_parser, main, scheduled_lr, train
 
 
 def untrained_like(run):
@@ -26,6 +27,13 @@ def test_loss_falls_on_held_out_images(trained, mnist_test, family):
     torch.manual_seed(0)
     after = run.model.eval().loss(x)["loss"].item()
     assert after < 0.6 * before, (before, after)
+
+
+def test_classifier_learns_digits(trained, mnist_test):
+    model = trained["classifier"].model.eval()
+    x, labels = mnist_test.float_images(slice(0, 1000)), mnist_test.labels[:1000]
+    accuracy = (model(x).argmax(1) == labels).float().mean().item()
+    assert accuracy > 0.8, accuracy  # chance is 0.1; 64 steps on 2048 images
 
 
 def test_gan_samples_move_towards_the_data(trained, mnist_test):
@@ -53,14 +61,46 @@ def test_checkpoint_reproduces_the_trained_model_exactly(trained, mnist_test, fa
     run = trained[family]
     model = run.model.eval()
     loaded = load_model(run.args.out, device="cpu")
-    z = torch.randn(16, model.latent_dim, generator=torch.Generator().manual_seed(0))
-    assert torch.equal(loaded.decode(z), model.decode(z))
-    if family != "gan":
-        x = mnist_test.float_images(slice(0, 16))
+    x = mnist_test.float_images(slice(0, 16))
+    if family == "classifier":
+        assert torch.equal(loaded(x), model(x))
+    else:
+        z = torch.randn(16, model.latent_dim, generator=torch.Generator().manual_seed(0))
+        assert torch.equal(loaded.decode(z), model.decode(z))
+    if family not in ("gan", "classifier"):
         assert torch.equal(loaded.encode(x), model.encode(x))
     config = json.loads((run.args.out / "config.json").read_text())
     assert config["training"]["epochs"] == 2 and config["dataset"]["class_names"] == [str(i) for i in range(10)]
-    assert (run.args.run_dir / "epoch-002.png").is_file()
+    assert (run.args.run_dir / "epoch-002.png").is_file() == (family != "classifier")  # no preview to draw
+
+
+def test_cosine_schedule_decays_to_zero_and_resumes_exactly(tmp_path, monkeypatch):
+    args = build_parser().parse_args(["--model", "ae", "--dataset", "x", "--out", "o", "--lr", "0.01"])
+    args.lr_schedule = "cosine"
+    assert [scheduled_lr(args, t) for t in (0, 0.5, 1)] == pytest.approx([0.01, 0.005, 0])
+    straight = train(train_args(tmp_path / "a", tmp_path / "ra", "ae", 2, "--lr-schedule", "cosine"))
+    last_lr = straight.optimizers["model"].param_groups[0]["lr"]
+    assert 0 < last_lr < 0.01 * straight.args.lr  # the last of 64 steps runs near zero
+    save_epoch = training.train.save_epoch
+
+    def interrupt_after_first_epoch(run, *args):
+        save_epoch(run, *args)
+        if run.epoch == 1:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(training.train, "save_epoch", interrupt_after_first_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        train(train_args(tmp_path / "b", tmp_path / "rb", "ae", 2, "--lr-schedule", "cosine"))
+    resumed = train(train_args(tmp_path / "b", tmp_path / "rb", "ae", 2, "--lr-schedule", "cosine", "--resume"))
+    for key, value in straight.model.state_dict().items():
+        assert torch.equal(value, resumed.model.state_dict()[key]), key
+
+
+def test_classes_option_trains_on_those_classes_only(tmp_path):
+    run = train(train_args(tmp_path / "one", tmp_path / "r1", "ae", 1, "--classes", "7"))
+    assert len(run.data) == 2048 and set(run.data.labels.tolist()) == {7}
+    with pytest.raises(TrainingError, match="no class 12"):
+        train(train_args(tmp_path / "bad", tmp_path / "r2", "ae", 1, "--classes", "12"))
 
 
 def test_resume_continues_exactly_where_it_stopped(tmp_path):

@@ -1,11 +1,11 @@
-"""Train an AE, denoising AE, VAE or GAN and write a checkpoint folder the app opens.
+"""Train an AE, denoising AE, VAE, GAN or classifier and write a checkpoint folder.
 
     python -m training.train --model vae --dataset mnist --epochs 10 --out checkpoints/mnist-vae
 
 After every epoch the checkpoint folder holds that epoch's model, and the run folder
 (runs/<name>/ unless --run-dir says otherwise) holds the optimiser state for --resume and
-a preview grid. Every file is written atomically, so killing the run loses at most the
-epoch in progress.
+a preview grid (not for a classifier). Every file is written atomically, so killing the run
+loses at most the epoch in progress.
 """
 
 import argparse
@@ -27,7 +27,17 @@ from genviz import best_device, save_checkpoint
 from genviz.checkpoint import atomic_path, dataset_info
 from genviz.data import DatasetError, ImageDataset, load_dataset
 from genviz.images import grid, save_png
-from genviz.models import GAN, AEConfig, AutoEncoder, GANConfig, GenerativeModel, VAEConfig, build_model
+from genviz.models import (
+    GAN,
+    AEConfig,
+    AutoEncoder,
+    Classifier,
+    ClassifierConfig,
+    GANConfig,
+    Model,
+    VAEConfig,
+    build_model,
+)
 from genviz.noise import NOISE_KINDS
 
 STATE_FILE = "state.pt"
@@ -44,6 +54,7 @@ ARCH_ARGS = (
     "gan_loss",
     "image_size",
     "limit",
+    "classes",
     "reconstruction",
 )
 MIN_FREE_BYTES = 200 << 20
@@ -56,16 +67,22 @@ class TrainingError(Exception):
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m training.train", description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", required=True, choices=("ae", "dae", "vae", "gan"))
+    p.add_argument("--model", required=True, choices=("ae", "dae", "vae", "gan", "classifier"))
     p.add_argument(
         "--dataset", required=True, help="mnist, fashion-mnist, cifar10, or an image folder under the data root"
     )
     p.add_argument("--out", required=True, type=Path, help="checkpoint folder to write")
     p.add_argument("--epochs", type=int, default=10, help="total epochs (with --resume: including those done)")
-    p.add_argument("--latent-dim", type=int, default=16)
+    p.add_argument("--latent-dim", type=int, default=None, help="size of z (default 16; classifier features: 128)")
     p.add_argument("--width", type=int, default=32, help="channels of the first conv layer")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 1e-3; GAN 2e-4)")
+    p.add_argument(
+        "--lr-schedule",
+        choices=("constant", "cosine"),
+        default="constant",
+        help="cosine: decay the learning rate to zero over --epochs (Loshchilov & Hutter 2017)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--noise", choices=NOISE_KINDS, default="gaussian", help="DAE corruption")
     p.add_argument("--noise-level", type=float, default=0.5, help="DAE: gaussian sigma or pixel fraction")
@@ -74,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--likelihood", choices=("bernoulli", "gaussian"), default="bernoulli", help="VAE decoder")
     p.add_argument("--gan-loss", choices=("nonsaturating", "hinge"), default="nonsaturating")
     p.add_argument("--image-size", type=int, default=None, help="resize image-folder datasets to this square size")
+    p.add_argument(
+        "--classes", type=int, nargs="+", default=None, help="train on these class indices only (one-class models)"
+    )
     p.add_argument("--limit", type=int, default=None, help="train on the first N images only")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: the best available)")
     p.add_argument("--no-amp", action="store_true", help="no bf16 mixed precision on the GPU")
@@ -83,8 +103,10 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def model_config(args: argparse.Namespace, image_shape: tuple[int, int, int]):
+def model_config(args: argparse.Namespace, image_shape: tuple[int, int, int], num_classes: int):
     common = {"image_shape": image_shape, "latent_dim": args.latent_dim, "width": args.width}
+    if args.model == "classifier":
+        return "classifier", ClassifierConfig(**common, num_classes=num_classes)
     if args.model in ("ae", "dae"):
         corruption = args.noise if args.model == "dae" else "none"
         return "ae", AEConfig(
@@ -95,7 +117,7 @@ def model_config(args: argparse.Namespace, image_shape: tuple[int, int, int]):
     return "gan", GANConfig(**common, objective=args.gan_loss)
 
 
-def make_optimizers(model: GenerativeModel, lr: float) -> dict[str, torch.optim.Optimizer]:
+def make_optimizers(model: Model, lr: float) -> dict[str, torch.optim.Optimizer]:
     if isinstance(model, GAN):  # DCGAN's Adam settings
         return {
             "generator": torch.optim.Adam(model.generator.parameters(), lr=lr, betas=(0.5, 0.999)),
@@ -104,17 +126,40 @@ def make_optimizers(model: GenerativeModel, lr: float) -> dict[str, torch.optim.
     return {"model": torch.optim.Adam(model.parameters(), lr=lr)}
 
 
-def likelihood_step(model, optimizers, x, autocast) -> torch.Tensor:
-    optimizer = optimizers["model"]
-    with autocast:
-        loss = model.loss(x)["loss"]
+def set_lr(optimizers: dict[str, torch.optim.Optimizer], lr: float) -> None:
+    for optimizer in optimizers.values():
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+
+
+def scheduled_lr(args: argparse.Namespace, progress: float) -> float:
+    """The learning rate at `progress` (0 to 1) through the run: a function of the step alone,
+    so --resume needs no scheduler state."""
+    if args.lr_schedule == "cosine":
+        return args.lr * 0.5 * (1 + math.cos(math.pi * progress))
+    return args.lr
+
+
+def descend(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> torch.Tensor:
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
     return loss.detach()
 
 
-def adversarial_step(model: GAN, optimizers, x, autocast) -> torch.Tensor:
+def likelihood_step(model, optimizers, x, labels, autocast) -> torch.Tensor:
+    with autocast:
+        loss = model.loss(x)["loss"]
+    return descend(optimizers["model"], loss)
+
+
+def classifier_step(model: Classifier, optimizers, x, labels, autocast) -> torch.Tensor:
+    with autocast:
+        loss = model.loss(x, labels)["loss"]
+    return descend(optimizers["model"], loss)
+
+
+def adversarial_step(model: GAN, optimizers, x, labels, autocast) -> torch.Tensor:
     """One discriminator step, then one generator step on the same z."""
     z = torch.randn(x.shape[0], model.latent_dim, device=x.device)
     with autocast:
@@ -132,11 +177,16 @@ def adversarial_step(model: GAN, optimizers, x, autocast) -> torch.Tensor:
     return (d_loss + g_loss).detach()
 
 
+STEPS = {"gan": adversarial_step, "classifier": classifier_step}  # others: likelihood_step
+
+
 @torch.no_grad()
-def preview(model: GenerativeModel, fixed_x: torch.Tensor, fixed_z: torch.Tensor):
+def preview(model: Model, fixed_x: torch.Tensor, fixed_z: torch.Tensor):
     """GAN: samples from a fixed z. Others: inputs (as corrupted for a DAE) over reconstructions,
-    plus prior samples for a VAE."""
+    plus prior samples for a VAE. None for a classifier."""
     model.eval()
+    if isinstance(model, Classifier):
+        return None
     if isinstance(model, GAN):
         return grid(model.decode(fixed_z))
     shown = model.corrupt(fixed_x) if hasattr(model, "corrupt") else fixed_x
@@ -171,7 +221,7 @@ def command_line(argv: list[str]) -> str:
 @dataclass
 class Run:
     args: argparse.Namespace
-    model: GenerativeModel
+    model: Model
     optimizers: dict[str, torch.optim.Optimizer]
     data: ImageDataset
     shuffle: torch.Generator
@@ -211,15 +261,15 @@ def restore(run: Run, state_path: Path) -> None:
     run.epoch, run.seconds, run.first_loss = state["epoch"], state["seconds"], state["first_loss"]
     run.shuffle.set_state(state["shuffle_rng"])
     torch.set_rng_state(state["torch_rng"])
-    for optimizer in run.optimizers.values():  # --lr may change on resume, e.g. after a divergence
-        for group in optimizer.param_groups:
-            group["lr"] = run.args.lr
+    set_lr(run.optimizers, run.args.lr)  # --lr may change on resume, e.g. after a divergence
 
 
 def train(argv: list[str]) -> Run:
     """Run training from command-line arguments; returns the finished run (its model saved in args.out)."""
     args = build_parser().parse_args(argv)
     args.lr = args.lr if args.lr is not None else (2e-4 if args.model == "gan" else 1e-3)
+    if args.latent_dim is None:
+        args.latent_dim = 128 if args.model == "classifier" else 16
     args.run_dir = args.run_dir or Path("runs") / args.out.name
     state_path = args.run_dir / STATE_FILE
     if args.resume and not state_path.is_file():
@@ -236,10 +286,11 @@ def train(argv: list[str]) -> Run:
     device = best_device(args.device)
     torch.manual_seed(args.seed)
     try:
-        data = load_dataset(args.dataset, "train", image_size=args.image_size).take(args.limit)
+        data = load_dataset(args.dataset, "train", image_size=args.image_size)
+        data = (data.of_classes(args.classes) if args.classes else data).take(args.limit)
     except DatasetError as e:
         raise TrainingError(str(e)) from None
-    family, config = model_config(args, data.image_shape)
+    family, config = model_config(args, data.image_shape, len(data.class_names))
     model = build_model(family, config).to(device)
     run = Run(args, model, make_optimizers(model, args.lr), data.to(device), torch.Generator().manual_seed(args.seed))
     if args.resume:
@@ -248,12 +299,13 @@ def train(argv: list[str]) -> Run:
 
     amp = device.type == "cuda" and not args.no_amp and torch.cuda.is_bf16_supported()
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if amp else nullcontext()
-    step = adversarial_step if family == "gan" else likelihood_step
+    step = STEPS.get(family, likelihood_step)
     fixed_x = run.data.float_images(slice(0, 8))
     fixed_z = torch.randn(64, config.latent_dim, generator=torch.Generator().manual_seed(args.seed)).to(device)
     steps_per_epoch = len(run.data) // args.batch_size
     if steps_per_epoch == 0:
         raise TrainingError(f"{len(run.data)} images is fewer than one batch of {args.batch_size}; lower --batch-size")
+    total_steps = args.epochs * steps_per_epoch
 
     for epoch in range(run.epoch, args.epochs):
         model.train()
@@ -266,8 +318,10 @@ def train(argv: list[str]) -> Run:
             leave=False,
             disable=None,
         )  # no bar when output is not a terminal; the epoch summary still prints
-        for i, (x, _) in enumerate(bar, 1):
-            total += step(model, run.optimizers, x, autocast)
+        for i, (x, labels) in enumerate(bar, 1):
+            if args.lr_schedule != "constant":
+                set_lr(run.optimizers, scheduled_lr(args, (epoch * steps_per_epoch + i - 1) / total_steps))
+            total += step(model, run.optimizers, x, labels, autocast)
             if i % 20 == 0 or i == steps_per_epoch:  # reading the loss syncs the GPU, so not every step
                 mean = total.item() / i
                 if not math.isfinite(mean):
@@ -310,6 +364,7 @@ def save_epoch(run: Run, argv: list[str], device: torch.device, amp: bool, loss:
         "train_images": len(run.data),
         "batch_size": args.batch_size,
         "lr": args.lr,
+        "lr_schedule": args.lr_schedule,
         "seed": args.seed,
         "final_loss": round(loss, 6),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -318,7 +373,8 @@ def save_epoch(run: Run, argv: list[str], device: torch.device, amp: bool, loss:
     if isinstance(run.model, AutoEncoder):
         run.model.fit_prior(run.data.float_images(slice(0, PRIOR_FIT_IMAGES)))
     save_checkpoint(run.model, args.out, dataset_info(run.data.name, run.data.class_names), training)
-    save_png(picture, args.run_dir / f"epoch-{run.epoch:03d}.png")
+    if picture is not None:
+        save_png(picture, args.run_dir / f"epoch-{run.epoch:03d}.png")
     with atomic_path(args.run_dir / STATE_FILE) as tmp:  # last, so a resume never skips a saved epoch
         torch.save(run.state(), tmp)
 

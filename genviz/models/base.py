@@ -72,7 +72,7 @@ def conv_decoder(config: ModelConfig) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-class GenerativeModel(nn.Module):
+class Model(nn.Module):
     """Base of every family: images are (B, C, H, W) floats in [0, 1]."""
 
     family: str = ""
@@ -94,6 +94,10 @@ class GenerativeModel(nn.Module):
     def kind(self) -> str:
         """Short name shown to users; variants override it (a denoising AE says 'dae')."""
         return self.family
+
+
+class GenerativeModel(Model):
+    """An AE, VAE or GAN: maps images to latents and latents to images."""
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, H, W) in [0, 1] -> z (B, latent_dim)."""
