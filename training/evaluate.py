@@ -1,9 +1,20 @@
-"""Measure a checkpoint on its dataset's test split and write metrics.json and the model card.
+"""Measure checkpoints on their dataset's test split and write metrics.json and the model cards.
 
     python -m training.evaluate checkpoints/mnist-vae
+    python -m training.evaluate checkpoints/*        # every shipped model, then the quality bars
 
-Reconstruction MSE and PSNR (AE, DAE, VAE), denoising PSNR at the trained corruption (DAE),
-negative ELBO in nats (VAE); for every model the command, date, device and seconds taken.
+Offline: nothing is downloaded. Per model family:
+- AE, DAE, VAE: reconstruction MSE and PSNR.
+- DAE: PSNR of denoised outputs beside that of the noisy input, for gaussian noise at sigma
+  0.3, 0.5 and 0.7 and for 20% salt-and-pepper.
+- VAE: negative ELBO in nats (one posterior sample, as pytorch/examples' VAE) and an
+  importance-weighted estimate of the negative log-likelihood (k = 1000).
+- AE, DAE, VAE, GAN samples, where a classifier for the dataset exists (<dataset>-classifier
+  beside the checkpoint, or --classifier): Frechet distance and precision/recall on its
+  features against the test set, and the share of samples it assigns to each class; and the
+  standard Inception FID where torch-fidelity and its weights are installed.
+- Classifier: test accuracy, overall and per class.
+Every metrics.json also records the command, date, device and seconds taken.
 """
 
 import argparse
@@ -18,36 +29,114 @@ import torch
 from tqdm.auto import tqdm
 
 from genviz import CheckpointError, load_model
-from genviz.checkpoint import read_config, write_metrics
-from genviz.data import DatasetError, load_dataset
-from genviz.metrics import mse, negative_elbo, psnr
-from genviz.models import GenerativeModel
+from genviz.checkpoint import read_config, read_metrics, write_metrics
+from genviz.data import DatasetError, ImageDataset, load_dataset
+from genviz.metrics import frechet_distance, iwae_nll, mse, negative_elbo, precision_recall, psnr
+from genviz.models import Classifier, GenerativeModel, Model
+from genviz.noise import corrupt
+from training import inception
 
-SEED = 0  # noise and posterior samples are seeded, so a re-run gives the same figures
+SEED = 0  # noise, posterior and prior samples are seeded, so a re-run gives the same figures
+DENOISING = (("gaussian", 0.3), ("gaussian", 0.5), ("gaussian", 0.7), ("salt-pepper", 0.2))
+IWAE_SAMPLES = 1000
+
+
+def _batches(images: ImageDataset, batch_size: int, desc: str):
+    total = -(-len(images) // batch_size)
+    return tqdm(images.batches(batch_size), total=total, desc=desc, leave=False, disable=None)  # bar on a terminal
 
 
 @torch.no_grad()
-def test_metrics(model: GenerativeModel, images, batch_size: int) -> dict[str, float]:
-    """Means over the test set of each per-image figure."""
+def test_metrics(model: Model, images: ImageDataset, batch_size: int) -> dict:
+    """Test-set means of each per-image figure; for a DAE also the denoising table."""
     sums: dict[str, float] = defaultdict(float)
     generator = torch.Generator().manual_seed(SEED)
     kind = model.kind
-    batches = tqdm(
-        images.batches(batch_size), total=-(-len(images) // batch_size), desc="evaluating", leave=False, disable=None
-    )  # disable=None: no bar when output is not a terminal
-    for x, _ in batches:
+    classes = len(images.class_names)
+    hits, counts = torch.zeros(classes), torch.zeros(classes)
+    for x, labels in _batches(images, batch_size, "test set"):
         per_image: dict[str, torch.Tensor] = {}
+        if isinstance(model, Classifier):
+            hit = (model(x).argmax(1) == labels).float()
+            per_image["test_accuracy"] = hit
+            hits += torch.bincount(labels.cpu(), hit.cpu(), minlength=classes)
+            counts += torch.bincount(labels.cpu(), minlength=classes)
         if kind in ("ae", "dae", "vae"):
             recon = model.reconstruct(x)
             per_image |= {"test_mse": mse(recon, x), "test_psnr_db": psnr(recon, x)}
         if kind == "dae":
-            noisy = model.corrupt(x, generator)
-            per_image |= {"noisy_input_psnr_db": psnr(noisy, x), "denoised_psnr_db": psnr(model.reconstruct(noisy), x)}
+            for noise, level in DENOISING:
+                noisy = corrupt(x, noise, level, generator)
+                per_image[f"{noise} {level:g}/noisy"] = psnr(noisy, x)
+                per_image[f"{noise} {level:g}/denoised"] = psnr(model.reconstruct(noisy), x)
         if kind == "vae":
             per_image["test_negative_elbo_nats"] = negative_elbo(model, x, generator)
         for name, values in per_image.items():
             sums[name] += values.sum().item()
-    return {name: total / len(images) for name, total in sums.items()}
+    means = {name: total / len(images) for name, total in sums.items() if "/" not in name}
+    if isinstance(model, Classifier):
+        per_class = (hits / counts.clamp_min(1)).tolist()
+        means["test_accuracy_per_class"] = {c: round(a, 4) for c, a in zip(images.class_names, per_class, strict=True)}
+    if kind == "dae":
+        means["denoising_psnr_db"] = {
+            f"{noise} {level:g}": {
+                "noisy_input": sums[f"{noise} {level:g}/noisy"] / len(images),
+                "denoised": sums[f"{noise} {level:g}/denoised"] / len(images),
+                "gain": (sums[f"{noise} {level:g}/denoised"] - sums[f"{noise} {level:g}/noisy"]) / len(images),
+            }
+            for noise, level in DENOISING
+        }
+    return means
+
+
+def importance_weighted_nll(model, images: ImageDataset, k: int, batch_size: int) -> float:
+    generator = torch.Generator().manual_seed(SEED)
+    total = 0.0
+    for x, _ in _batches(images, max(1, batch_size // 10), f"importance-weighted NLL, k={k}"):
+        total += iwae_nll(model, x, k, generator).sum().item()
+    return total / len(images)
+
+
+@torch.no_grad()
+def features(classifier: Classifier, images: torch.Tensor, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Classifier features (N, D) and predicted classes (N,) of images (N, C, H, W)."""
+    feats, classes = [], []
+    for start in range(0, len(images), batch_size):
+        f = classifier.features(images[start : start + batch_size].to(classifier.device))
+        feats.append(f.cpu())
+        classes.append(classifier.head(f).argmax(1).cpu())
+    return torch.cat(feats), torch.cat(classes)
+
+
+@torch.no_grad()
+def draw_samples(model: GenerativeModel, n: int, batch_size: int) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(SEED)
+    return torch.cat([model.sample(min(batch_size, n - i), generator).cpu() for i in range(0, n, batch_size)])
+
+
+def sample_metrics(model: GenerativeModel, classifier: Classifier, test: ImageDataset, n: int, batch_size: int) -> dict:
+    """Frechet distance, precision and recall of n samples against the test set on the classifier's
+    features, and the share of samples the classifier puts in each class."""
+    samples = draw_samples(model, n, batch_size)
+    real, _ = features(classifier, test.float_images(slice(None)), batch_size)
+    fake, classes = features(classifier, samples, batch_size)
+    precision, recall = precision_recall(real, fake)
+    shares = torch.bincount(classes, minlength=len(test.class_names)).float() / n
+    metrics = {
+        "sample_fid_classifier": frechet_distance(real, fake),
+        "sample_precision": precision,
+        "sample_recall": recall,
+        "sample_class_shares": {c: round(s, 4) for c, s in zip(test.class_names, shares.tolist(), strict=True)},
+        "sample_min_class_share": shares.min().item(),
+    }
+    if inception.available():
+        metrics["sample_fid_inception"] = inception.fid(test.float_images(slice(None)), samples, batch_size)
+    return metrics
+
+
+def default_classifier(path: Path, dataset: str) -> Path | None:
+    candidate = path.parent / f"{dataset}-classifier"
+    return candidate if (candidate / "config.json").is_file() else None
 
 
 def evaluate(
@@ -56,44 +145,118 @@ def evaluate(
     batch_size: int = 500,
     device: str | None = None,
     argv: list[str] | None = None,
+    classifier: Path | None = None,
+    samples: int = 10_000,
+    iwae_samples: int = IWAE_SAMPLES,
+    iwae_limit: int | None = None,
 ) -> dict:
+    """Measure the checkpoint at `path`, write its metrics.json and card, and return the metrics.
+
+    limit: first N test images only. iwae_limit: first N of those for the importance-weighted
+    NLL, which costs k decoder passes per image.
+    """
     start = time.perf_counter()
     model = load_model(path, device)
     name = read_config(path)["dataset"]["name"]
     test = load_dataset(name, "test", image_size=model.image_shape[1]).take(limit).to(model.device)
     metrics = test_metrics(model, test, batch_size)
-    if model.kind == "dae":
-        metrics["denoising_gain_db"] = metrics["denoised_psnr_db"] - metrics["noisy_input_psnr_db"]
-        metrics["corruption"] = f"{model.config.corruption} {model.config.noise_level:g}"
+    notes = {}
+    if model.kind == "vae":
+        subset = test.take(iwae_limit)
+        metrics["test_nll_iwae_nats"] = importance_weighted_nll(model, subset, iwae_samples, batch_size)
+        notes |= {"iwae_samples_per_image": iwae_samples, "iwae_test_images": len(subset)}
+    if isinstance(model, GenerativeModel):
+        classifier_path = classifier or default_classifier(path, name)
+        if classifier_path is None:
+            notes["sample_metrics"] = f"skipped: no {name}-classifier beside the checkpoint and no --classifier"
+        else:
+            judge = load_model(classifier_path, model.device)
+            if not isinstance(judge, Classifier) or judge.image_shape != model.image_shape:
+                raise CheckpointError(f"{classifier_path}: not a classifier for {model.image_shape} images")
+            metrics |= sample_metrics(model, judge, test, samples, batch_size)
+            notes |= {"classifier": str(classifier_path), "samples": samples}
     metrics["evaluation"] = {
         "command": shlex.join(["python", "-m", "training.evaluate", *(argv or [str(path)])]),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "device": str(model.device),
         "seconds": round(time.perf_counter() - start, 1),
         "test_images": len(test),
+        **notes,
     }
     write_metrics(path, metrics)
     return metrics
 
 
+def quality_bars(root: Path) -> list[tuple[str, str, bool]]:
+    """The issue's quality bars for the shipped models under `root`: (bar, measured, met) for
+    each whose checkpoints have been evaluated."""
+    m = {name: read_metrics(root / name) for name in ("mnist-vae", "mnist-dae", "mnist-gan", "mnist-classifier")}
+    bars = []
+    if "test_negative_elbo_nats" in m["mnist-vae"]:
+        elbo = m["mnist-vae"]["test_negative_elbo_nats"]
+        bars.append(("mnist-vae negative ELBO <= 95 nats", f"{elbo:.2f}", elbo <= 95))
+    if gain := m["mnist-dae"].get("denoising_psnr_db", {}).get("gaussian 0.5", {}).get("gain"):
+        bars.append(("mnist-dae gain at sigma 0.5 >= 8 dB", f"{gain:.2f}", gain >= 8))
+    gan, vae = m["mnist-gan"].get("sample_fid_classifier"), m["mnist-vae"].get("sample_fid_classifier")
+    if gan is not None and vae is not None:
+        bars.append(("mnist-gan FID <= mnist-vae FID / 3", f"{gan:.2f} vs {vae / 3:.2f}", gan <= vae / 3))
+    if (share := m["mnist-gan"].get("sample_min_class_share")) is not None:
+        bars.append(("mnist-gan samples: every digit >= 5%", f"{share:.1%}", share >= 0.05))
+    if (accuracy := m["mnist-classifier"].get("test_accuracy")) is not None:
+        bars.append(("mnist-classifier accuracy >= 99.0%", f"{accuracy:.2%}", accuracy >= 0.99))
+    return bars
+
+
+def _show(name: str, value, indent: str = "") -> None:
+    if isinstance(value, dict):
+        print(f"{indent}{name}")
+        for k, v in value.items():
+            _show(k, v, indent + "  ")
+    else:
+        print(f"{indent}{name:32s} {value:.4f}" if isinstance(value, float) else f"{indent}{name:32s} {value}")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     p = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__.split("\n\n")[0])
-    p.add_argument("path", type=Path, help="checkpoint folder")
+    p.add_argument("paths", nargs="+", type=Path, help="checkpoint folders")
     p.add_argument("--limit", type=int, default=None, help="evaluate on the first N test images only")
     p.add_argument("--batch-size", type=int, default=500)
-    p.add_argument("--device", default=None)
+    p.add_argument("--device", default=None, help="cpu, cuda, mps (default: the best available)")
+    p.add_argument("--classifier", type=Path, default=None, help="classifier checkpoint for the sample figures")
+    p.add_argument("--samples", type=int, default=10_000, help="samples drawn for FID, precision and recall")
+    p.add_argument("--iwae-samples", type=int, default=IWAE_SAMPLES, help="VAE: importance samples per image")
+    p.add_argument("--iwae-limit", type=int, default=None, help="VAE: importance-weighted NLL on the first N only")
     args = p.parse_args(argv)
-    try:
-        metrics = evaluate(args.path, args.limit, args.batch_size, args.device, argv)
-    except (CheckpointError, DatasetError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    for name, value in metrics.items():
-        if isinstance(value, dict):
-            value = ", ".join(f"{k} {v}" for k, v in value.items())
-        print(f"{name:28s} {value:.4f}" if isinstance(value, float) else f"{name:28s} {value}")
-    return 0
+    # Classifiers first: the other models' sample figures are measured with them.
+    paths = sorted(args.paths, key=lambda path: not path.name.endswith("classifier"))
+    failed = False
+    for path in paths:
+        print(f"== {path}")
+        try:
+            metrics = evaluate(
+                path,
+                args.limit,
+                args.batch_size,
+                args.device,
+                argv,
+                args.classifier,
+                args.samples,
+                args.iwae_samples,
+                args.iwae_limit,
+            )
+        except (CheckpointError, DatasetError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            failed = True
+            continue
+        for name, value in metrics.items():
+            _show(name, value)
+    for root in sorted({path.parent for path in paths}):
+        if bars := quality_bars(root):
+            print(f"== quality bars ({root})")
+            for bar, measured, met in bars:
+                print(f"{'met   ' if met else 'MISSED'} {bar:40s} {measured}")
+    return 2 if failed else 0
 
 
 if __name__ == "__main__":
