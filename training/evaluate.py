@@ -117,24 +117,22 @@ def draw_samples(model: GenerativeModel, n: int, batch_size: int) -> torch.Tenso
     return torch.cat([model.sample(min(batch_size, n - i), generator).cpu() for i in range(0, n, batch_size)])
 
 
-def sample_metrics(model: GenerativeModel, classifier: Classifier, test: ImageDataset, n: int, batch_size: int) -> dict:
-    """Frechet distance, precision and recall of n samples against the test set on the classifier's
+def classifier_sample_metrics(
+    samples: torch.Tensor, classifier: Classifier, test: ImageDataset, batch_size: int
+) -> dict:
+    """Frechet distance, precision and recall of samples against the test set on the classifier's
     features, and the share of samples the classifier puts in each class."""
-    samples = draw_samples(model, n, batch_size)
     real, _ = features(classifier, test.float_images(slice(None)), batch_size)
     fake, classes = features(classifier, samples, batch_size)
     precision, recall = precision_recall(real, fake)
-    shares = torch.bincount(classes, minlength=len(test.class_names)).float() / n
-    metrics = {
+    shares = torch.bincount(classes, minlength=len(test.class_names)).float() / len(samples)
+    return {
         "sample_fid_classifier": frechet_distance(real, fake),
         "sample_precision": precision,
         "sample_recall": recall,
         "sample_class_shares": {c: round(s, 4) for c, s in zip(test.class_names, shares.tolist(), strict=True)},
         "sample_min_class_share": shares.min().item(),
     }
-    if inception.available():
-        metrics["sample_fid_inception"] = inception.fid(test.float_images(slice(None)), samples, batch_size)
-    return metrics
 
 
 def default_classifier(path: Path, dataset: str) -> Path | None:
@@ -173,15 +171,21 @@ def evaluate(
             ]
         notes |= {"iwae_samples_per_image": iwae_samples, "iwae_test_images": len(subset)}
     if isinstance(model, GenerativeModel):
+        drawn = draw_samples(model, samples, batch_size)
         classifier_path = classifier or default_classifier(path, name)
         if classifier_path is None:
-            notes["sample_metrics"] = f"skipped: no {name}-classifier beside the checkpoint and no --classifier"
+            notes["classifier"] = f"none: no {name}-classifier beside the checkpoint and no --classifier"
         else:
             judge = load_model(classifier_path, model.device)
             if not isinstance(judge, Classifier) or judge.image_shape != model.image_shape:
                 raise CheckpointError(f"{classifier_path}: not a classifier for {model.image_shape} images")
-            metrics |= sample_metrics(model, judge, test, samples, batch_size)
-            notes |= {"classifier": str(classifier_path), "samples": samples}
+            metrics |= classifier_sample_metrics(drawn, judge, test, batch_size)
+            notes["classifier"] = str(classifier_path)
+        if inception.available():
+            metrics["sample_fid_inception"] = inception.fid(test.float_images(slice(None)), drawn, batch_size)
+        else:
+            notes["inception_fid"] = "skipped: needs torch-fidelity and its Inception weights on disk"
+        notes["samples"] = samples
     metrics["evaluation"] = {
         "command": shlex.join(["python", "-m", "training.evaluate", *(argv or [str(path)])]),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
