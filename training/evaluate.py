@@ -8,7 +8,8 @@ Offline: nothing is downloaded. Per model family:
 - DAE: PSNR of denoised outputs beside that of the noisy input, for gaussian noise at sigma
   0.3, 0.5 and 0.7 and for 20% salt-and-pepper.
 - VAE: negative ELBO in nats (one posterior sample, as pytorch/examples' VAE) and an
-  importance-weighted estimate of the negative log-likelihood (k = 1000).
+  importance-weighted estimate of the negative log-likelihood (k = 1000, on the first 1000
+  test images unless --iwae-limit says otherwise).
 - AE, DAE, VAE, GAN samples, where a classifier for the dataset exists (<dataset>-classifier
   beside the checkpoint, or --classifier): Frechet distance and precision/recall on its
   features against the test set, and the share of samples it assigns to each class; and the
