@@ -96,25 +96,6 @@ def test_cosine_schedule_decays_to_zero_and_resumes_exactly(tmp_path, monkeypatc
         assert torch.equal(value, resumed.model.state_dict()[key]), key
 
 
-def test_ema_ships_the_averaged_generator_and_resumes_exactly(tmp_path):
-    args = ("--ema", "0.9", "--lr", "1e-3")
-    straight = train(train_args(tmp_path / "a", tmp_path / "ra", "gan", 2, *args))
-    loaded = load_model(tmp_path / "a", "cpu")
-    averaged = straight.ema.module.state_dict()
-    assert all(torch.equal(v, averaged[k]) for k, v in loaded.generator.state_dict().items())
-    raw = straight.model.generator.state_dict()
-    assert not all(torch.equal(v, raw[k]) for k, v in averaged.items())
-    assert all(
-        torch.equal(v, straight.model.discriminator.state_dict()[k])
-        for k, v in loaded.discriminator.state_dict().items()
-    )
-    train(train_args(tmp_path / "b", tmp_path / "rb", "gan", 1, *args))
-    resumed = train(train_args(tmp_path / "b", tmp_path / "rb", "gan", 2, *args, "--resume"))
-    assert all(torch.equal(v, resumed.ema.module.state_dict()[k]) for k, v in averaged.items())
-    with pytest.raises(TrainingError, match="applies to GANs only"):
-        train(train_args(tmp_path / "c", tmp_path / "rc", "vae", 1, "--ema", "0.9"))
-
-
 def test_classes_option_trains_on_those_classes_only(tmp_path):
     run = train(train_args(tmp_path / "one", tmp_path / "r1", "ae", 1, "--classes", "7"))
     assert len(run.data) == 2048 and set(run.data.labels.tolist()) == {7}

@@ -9,7 +9,6 @@ loses at most the epoch in progress.
 """
 
 import argparse
-import copy
 import math
 import shlex
 import shutil
@@ -22,7 +21,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
 from genviz import best_device, save_checkpoint
@@ -58,7 +56,6 @@ ARCH_ARGS = (
     "limit",
     "classes",
     "reconstruction",
-    "ema",
 )
 MIN_FREE_BYTES = 200 << 20
 PRIOR_FIT_IMAGES = 10_000  # training images whose latents fit an AE's sampling distribution
@@ -93,13 +90,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--beta", type=float, default=1.0, help="VAE: weight of the KL term")
     p.add_argument("--likelihood", choices=("bernoulli", "gaussian"), default="bernoulli", help="VAE decoder")
     p.add_argument("--gan-loss", choices=("nonsaturating", "hinge"), default="nonsaturating")
-    p.add_argument(
-        "--ema",
-        type=float,
-        default=None,
-        metavar="DECAY",
-        help="GAN: ship an exponential moving average of the generator's weights, e.g. 0.999",
-    )
     p.add_argument("--image-size", type=int, default=None, help="resize image-folder datasets to this square size")
     p.add_argument(
         "--classes", type=int, nargs="+", default=None, help="train on these class indices only (one-class models)"
@@ -238,15 +228,6 @@ class Run:
     epoch: int = 0  # epochs completed
     seconds: float = 0.0  # training time over all sessions
     first_loss: float | None = None  # mean loss of the first epoch, the yardstick for divergence
-    ema: AveragedModel | None = None  # --ema: the GAN generator's moving average
-
-    def shipped_model(self) -> Model:
-        """What the checkpoint holds: the model, or with --ema the GAN with its averaged generator."""
-        if self.ema is None:
-            return self.model
-        model = copy.deepcopy(self.model)
-        model.generator.load_state_dict(self.ema.module.state_dict())
-        return model
 
     def state(self) -> dict:
         return {
@@ -258,7 +239,6 @@ class Run:
             "first_loss": self.first_loss,
             "shuffle_rng": self.shuffle.get_state(),
             "torch_rng": torch.get_rng_state(),
-            "ema": self.ema.state_dict() if self.ema is not None else None,
         }
 
 
@@ -280,8 +260,6 @@ def restore(run: Run, state_path: Path) -> None:
         optimizer.load_state_dict(state["optimizers"][name])
     run.epoch, run.seconds, run.first_loss = state["epoch"], state["seconds"], state["first_loss"]
     run.shuffle.set_state(state["shuffle_rng"])
-    if run.ema is not None:
-        run.ema.load_state_dict(state["ema"])
     torch.set_rng_state(state["torch_rng"])
     set_lr(run.optimizers, run.args.lr)  # --lr may change on resume, e.g. after a divergence
 
@@ -315,11 +293,6 @@ def train(argv: list[str]) -> Run:
     family, config = model_config(args, data.image_shape, len(data.class_names))
     model = build_model(family, config).to(device)
     run = Run(args, model, make_optimizers(model, args.lr), data.to(device), torch.Generator().manual_seed(args.seed))
-    if args.ema is not None:
-        if family != "gan" or not 0 < args.ema < 1:
-            raise TrainingError("--ema takes a decay between 0 and 1, and applies to GANs only")
-        # Averaging G's weights over steps gives better samples than its last step (Karras et al. 2018).
-        run.ema = AveragedModel(model.generator, multi_avg_fn=get_ema_multi_avg_fn(args.ema), use_buffers=True)
     if args.resume:
         restore(run, state_path)
         tqdm.write(f"resuming {args.out} after epoch {run.epoch} of {args.epochs}")
@@ -349,8 +322,6 @@ def train(argv: list[str]) -> Run:
             if args.lr_schedule != "constant":
                 set_lr(run.optimizers, scheduled_lr(args, (epoch * steps_per_epoch + i - 1) / total_steps))
             total += step(model, run.optimizers, x, labels, autocast)
-            if run.ema is not None:
-                run.ema.update_parameters(model.generator)
             if i % 20 == 0 or i == steps_per_epoch:  # reading the loss syncs the GPU, so not every step
                 mean = total.item() / i
                 if not math.isfinite(mean):
@@ -365,7 +336,7 @@ def train(argv: list[str]) -> Run:
             raise diverged(run, epoch, f"the loss exploded to {mean:.4g} from {run.first_loss:.4g} in the first epoch")
         run.first_loss = mean if run.first_loss is None else run.first_loss
         run.epoch, run.seconds = epoch + 1, run.seconds + seconds
-        save_epoch(run, argv, device, amp, mean, preview(run.shipped_model(), fixed_x, fixed_z))
+        save_epoch(run, argv, device, amp, mean, preview(model, fixed_x, fixed_z))
         tqdm.write(
             f"epoch {epoch + 1}/{args.epochs}: loss {mean:.4g}, "
             f"{steps_per_epoch * args.batch_size / seconds:.0f} images/s, saved {args.out}"
@@ -398,10 +369,10 @@ def save_epoch(run: Run, argv: list[str], device: torch.device, amp: bool, loss:
         "final_loss": round(loss, 6),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }
-    model = run.shipped_model().eval()
-    if isinstance(model, AutoEncoder):
-        model.fit_prior(run.data.float_images(slice(0, PRIOR_FIT_IMAGES)))
-    save_checkpoint(model, args.out, dataset_info(run.data.name, run.data.class_names), training)
+    run.model.eval()
+    if isinstance(run.model, AutoEncoder):
+        run.model.fit_prior(run.data.float_images(slice(0, PRIOR_FIT_IMAGES)))
+    save_checkpoint(run.model, args.out, dataset_info(run.data.name, run.data.class_names), training)
     if picture is not None:
         save_png(picture, args.run_dir / f"epoch-{run.epoch:03d}.png")
     with atomic_path(args.run_dir / STATE_FILE) as tmp:  # last, so a resume never skips a saved epoch
