@@ -51,7 +51,7 @@ def _batches(images: ImageDataset, batch_size: int, desc: str):
 
 
 @torch.no_grad()
-def test_metrics(model: Model, images: ImageDataset, batch_size: int) -> dict:
+def measure_test_set(model: Model, images: ImageDataset, batch_size: int) -> dict:
     """Test-set means of each per-image figure; for a DAE also the denoising table."""
     sums: dict[str, float] = defaultdict(float)
     generator = torch.Generator().manual_seed(SEED)
@@ -161,13 +161,13 @@ def evaluate(
     model = load_model(path, device)
     name = read_config(path)["dataset"]["name"]
     test = load_dataset(name, "test", image_size=model.image_shape[1]).take(limit).to(model.device)
-    metrics = test_metrics(model, test, batch_size)
+    metrics = measure_test_set(model, test, batch_size)
     notes = {}
     if model.kind == "vae":
         subset = test.take(iwae_limit)
         metrics["test_nll_iwae_nats"] = importance_weighted_nll(model, subset, iwae_samples, batch_size)
         if len(subset) < len(test):  # the ELBO on the same images, to set the estimate against
-            metrics["iwae_images_negative_elbo_nats"] = test_metrics(model, subset, batch_size)[
+            metrics["iwae_images_negative_elbo_nats"] = measure_test_set(model, subset, batch_size)[
                 "test_negative_elbo_nats"
             ]
         notes |= {"iwae_samples_per_image": iwae_samples, "iwae_test_images": len(subset)}
