@@ -37,14 +37,17 @@ def explorable(folder: Path) -> bool:
 
 
 def default_index(options: list[str]) -> int:
-    """Open on a VAE where there is one: its prior samples make the most telling first screen."""
+    """Open on the MNIST VAE, else any VAE: prior samples of a VAE make the most telling first
+    screen, and MNIST's are the easiest to read."""
+    vaes = []
     for i, path in enumerate(options):
         try:
             if read_config(path)["family"] == "vae":
-                return i
+                vaes.append(i)
         except CheckpointError:
             continue
-    return 0
+    preferred = [i for i in vaes if Path(options[i]).name == "mnist-vae"]
+    return (preferred or vaes or [0])[0]
 
 
 def _select_custom() -> None:

@@ -39,6 +39,12 @@ def test_home_opens_on_the_vae_and_its_samples_follow_the_seed(app):
     assert [img.value for img in images(app.main)] == first
 
 
+def test_the_mnist_vae_is_preferred_to_other_vaes(app, trained, tmp_path):
+    shutil.copytree(trained["vae"].args.out, tmp_path / "cifar10-vae")  # listed before mnist-vae
+    app.run()
+    assert app.sidebar.selectbox[0].value == str(tmp_path / "mnist-vae")
+
+
 def test_every_model_can_be_picked(app, tmp_path):
     app.run()
     for name in NAMES:
