@@ -28,24 +28,23 @@ def cached_samples(_model: GenerativeModel, path: str, n: int, seed: int, temper
     return _model.sample(n, torch.Generator().manual_seed(seed), temperature).cpu()
 
 
+def family(folder: str | Path) -> str | None:
+    """The folder's model family, or None when its config cannot be read."""
+    try:
+        return read_config(folder)["family"]
+    except CheckpointError:
+        return None
+
+
 def explorable(folder: Path) -> bool:
     """An AE, VAE or GAN, or a folder too broken to tell (listed, so that picking it says why)."""
-    try:
-        return read_config(folder)["family"] in GENERATIVE
-    except CheckpointError:
-        return True
+    return family(folder) in (*GENERATIVE, None)
 
 
 def default_index(options: list[str]) -> int:
     """Open on the MNIST VAE, else any VAE: prior samples of a VAE make the most telling first
     screen, and MNIST's are the easiest to read."""
-    vaes = []
-    for i, path in enumerate(options):
-        try:
-            if read_config(path)["family"] == "vae":
-                vaes.append(i)
-        except CheckpointError:
-            continue
+    vaes = [i for i, path in enumerate(options) if family(path) == "vae"]
     preferred = [i for i in vaes if Path(options[i]).name == "mnist-vae"]
     return (preferred or vaes or [0])[0]
 

@@ -38,7 +38,8 @@ def iwae_nll(
 ) -> torch.Tensor:
     """Importance-weighted estimate of -log p(x) in nats per image (Burda et al. 2016):
     -log mean_k p(x|z_k) p(z_k) / q(z_k|x) with z_k ~ q(z|x). It tightens towards -log p(x)
-    as k grows, and with k = 1 it is the negative ELBO. `chunk` bounds the decoder batch."""
+    as k grows; with k = 1 it is the negative ELBO with a sampled KL term. `chunk` bounds the
+    decoder batch."""
     mu, logvar = model.encode_dist(x)  # (B, D) each
     nll = torch.empty(len(x), device=x.device)
     per_chunk = max(1, chunk // k)
