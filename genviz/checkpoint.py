@@ -5,6 +5,7 @@ against the config before a model is built. Every write is atomic (temp file + r
 """
 
 import dataclasses
+import hashlib
 import json
 import os
 import tempfile
@@ -289,3 +290,18 @@ def find_checkpoints(root: str | os.PathLike) -> list[Path]:
     if not root.is_dir():
         return []
     return sorted(p for p in root.iterdir() if (p / CONFIG_FILE).is_file())
+
+
+def find_classifier(folder: str | os.PathLike, dataset: str) -> Path | None:
+    """The `<dataset>-classifier` checkpoint beside `folder`, which measures and labels its samples."""
+    candidate = Path(folder).parent / f"{dataset}-classifier"
+    return candidate if (candidate / CONFIG_FILE).is_file() else None
+
+
+def fingerprint(folder: str | os.PathLike) -> str:
+    """A short hash of the folder's config and weights: names caches of anything derived from the model."""
+    digest = hashlib.sha256()
+    for name in (CONFIG_FILE, WEIGHTS_FILE):
+        with open(Path(folder) / name, "rb") as f:
+            digest.update(hashlib.file_digest(f, "sha256").digest())
+    return digest.hexdigest()[:16]

@@ -33,7 +33,7 @@ def data_root() -> Path:
 
 
 def cache_dir() -> Path:
-    """Where decoded image folders are cached: $GENVIZ_CACHE_DIR, else <data root>/.genviz-cache
+    """Where decoded image folders and latent maps are cached: $GENVIZ_CACHE_DIR, else <data root>/.genviz-cache
     when the data root is writable, else ~/.cache/genviz."""
     if env := os.environ.get("GENVIZ_CACHE_DIR"):
         return Path(env)

@@ -30,7 +30,7 @@ import torch
 from tqdm.auto import tqdm
 
 from genviz import CheckpointError, load_model
-from genviz.checkpoint import read_config, read_metrics, write_metrics
+from genviz.checkpoint import find_classifier, read_config, read_metrics, write_metrics
 from genviz.data import DatasetError, ImageDataset, load_dataset
 from genviz.metrics import frechet_distance, iwae_nll, mse, negative_elbo, precision_recall, psnr
 from genviz.models import Classifier, GenerativeModel, Model
@@ -136,11 +136,6 @@ def classifier_sample_metrics(
     }
 
 
-def default_classifier(path: Path, dataset: str) -> Path | None:
-    candidate = path.parent / f"{dataset}-classifier"
-    return candidate if (candidate / "config.json").is_file() else None
-
-
 def evaluate(
     path: Path,
     limit: int | None = None,
@@ -173,7 +168,7 @@ def evaluate(
         notes |= {"iwae_samples_per_image": iwae_samples, "iwae_test_images": len(subset)}
     if isinstance(model, GenerativeModel):
         drawn = draw_samples(model, samples, batch_size)
-        classifier_path = classifier or default_classifier(path, name)
+        classifier_path = classifier or find_classifier(path, name)
         if classifier_path is None:
             notes["classifier"] = f"none: no {name}-classifier beside the checkpoint and no --classifier"
         else:

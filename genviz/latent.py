@@ -1,0 +1,285 @@
+"""Latent-space tools: encoding a dataset, 2-D maps and their inverse, directions and traversals."""
+
+import re
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from genviz.checkpoint import atomic_path
+from genviz.models import VAE, Classifier, GenerativeModel
+
+Progress = Callable[[int, int], None]  # (done, total)
+METHODS = ("umap", "pca")
+
+
+@torch.no_grad()
+def encode_images(
+    model: GenerativeModel, images: torch.Tensor, batch_size: int = 500, progress: Progress | None = None
+) -> torch.Tensor:
+    """uint8 images (N, C, H, W) -> latents (N, latent_dim) float32 on the CPU."""
+    out = []
+    for start in range(0, len(images), batch_size):
+        x = images[start : start + batch_size].to(model.device).float().div_(255)
+        out.append(model.encode(x).float().cpu())
+        if progress:
+            progress(min(start + batch_size, len(images)), len(images))
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def decode(model: GenerativeModel, z: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+    """Latents (N, latent_dim) -> images (N, C, H, W) in [0, 1] on the CPU, in batches."""
+    z = torch.as_tensor(z, dtype=torch.float32)
+    return torch.cat([model.decode(z[i : i + batch_size].to(model.device)).cpu() for i in range(0, len(z), batch_size)])
+
+
+@torch.no_grad()
+def classify(classifier: Classifier, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+    """Predicted classes (N,) of images (N, C, H, W) in [0, 1], on the CPU."""
+    batches = (images[i : i + batch_size].to(classifier.device) for i in range(0, len(images), batch_size))
+    return torch.cat([classifier(x).argmax(1).cpu() for x in batches])
+
+
+def prior_latents(
+    model: GenerativeModel, n: int, seed: int, temperature: float = 1.0, truncation: float | None = None
+) -> torch.Tensor:
+    """n latents (n, latent_dim) on the CPU from the model's prior, scaled by `temperature`; with
+    `truncation`, every standard-normal entry beyond +-truncation is redrawn until it falls inside
+    (the truncation trick, Brock et al. 2019): lower thresholds trade variety for fidelity."""
+    generator = torch.Generator().manual_seed(seed)
+    eps = torch.randn(n, model.latent_dim, generator=generator)
+    if truncation is not None:
+        if truncation <= 0:
+            raise ValueError("the truncation threshold must be positive")
+        while (outside := eps.abs() > truncation).any():
+            eps[outside] = torch.randn(int(outside.sum()), generator=generator)
+    centre, std = latent_scale(model)
+    return centre + eps * temperature * std
+
+
+def latent_scale(model: GenerativeModel) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-dimension centre and spread of the latents the decoder expects: the prior's N(0, I),
+    or for an autoencoder the Gaussian fitted to its training latents. Both (latent_dim,) on the CPU."""
+    mean, std = getattr(model, "latent_mean", None), getattr(model, "latent_std", None)
+    if mean is None or std is None:
+        return torch.zeros(model.latent_dim), torch.ones(model.latent_dim)
+    return mean.float().cpu(), std.float().cpu()
+
+
+@torch.no_grad()
+def posterior_variance(model: VAE, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+    """Mean posterior variance per latent dimension over uint8 images, (latent_dim,)."""
+    total = torch.zeros(model.latent_dim)
+    for start in range(0, len(images), batch_size):
+        x = images[start : start + batch_size].to(model.device).float().div_(255)
+        total += model.encode_dist(x)[1].exp().float().sum(0).cpu()
+    return total / len(images)
+
+
+def most_active(model: GenerativeModel, images: torch.Tensor) -> torch.Tensor:
+    """Latent dimensions in display order. For a VAE, those whose posterior variance differs most
+    from the prior's 1 come first (unused dimensions keep q(z|x) = p(z)); others keep their order."""
+    if not isinstance(model, VAE):
+        return torch.arange(model.latent_dim)
+    return posterior_variance(model, images).log().abs().argsort(descending=True)
+
+
+def principal_directions(z: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The k principal directions of latents z (N, D), unit rows (k, D), and the standard deviation
+    of the data along each, (k,)."""
+    centred = z - z.mean(0)
+    _, s, v = torch.linalg.svd(centred, full_matrices=False)
+    k = min(k, v.shape[0])
+    return v[:k], s[:k] / max(len(z) - 1, 1) ** 0.5
+
+
+@torch.no_grad()
+def gan_directions(model: GenerativeModel, k: int, generator: torch.Generator, n: int = 4096):
+    """GANSpace (Harkonen et al. 2020): PCA of the generator's first-layer activations for prior
+    samples, carried back to z by linear regression. Unit rows (k, D) and the spread of z along each."""
+    z = model.prior(n, generator)
+    h = model.generator[0](z).float()  # (n, features): the first layer's output, GANSpace's PCA space
+    centred = h - h.mean(0)
+    _, _, v = torch.linalg.svd(centred, full_matrices=False)
+    k = min(k, model.latent_dim)
+    coords = centred @ v[:k].T  # (n, k) coordinates along the principal activation directions
+    # z ~ coords @ U: each row of U is the z step of one unit along one direction.
+    u = torch.linalg.lstsq(coords, z - z.mean(0)).solution  # (k, D)
+    u = u.cpu()
+    spread = coords.std(0).cpu() * u.norm(dim=1)
+    return u / u.norm(dim=1, keepdim=True), spread
+
+
+def class_direction(z: torch.Tensor, labels: torch.Tensor, source: int, target: int) -> torch.Tensor:
+    """Mean latent of class `target` minus that of class `source` (latent-space cartography), (D,)."""
+    for c in (source, target):
+        if not (labels == c).any():
+            raise ValueError(f"no latents of class {c}")
+    return z[labels == target].mean(0) - z[labels == source].mean(0)
+
+
+def traversal(
+    model: GenerativeModel, z: torch.Tensor, dim: int, steps: int = 7, sigmas: float = 3.0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Decodes of z with dimension `dim` set from -sigmas to +sigmas of its spread (its centre
+    +- sigmas * std for an autoencoder). Returns the images (steps, C, H, W) and the values."""
+    centre, std = latent_scale(model)
+    values = centre[dim] + torch.linspace(-sigmas, sigmas, steps) * std[dim]
+    zs = z.float().cpu().repeat(steps, 1)
+    zs[:, dim] = values
+    return decode(model, zs), values
+
+
+def parse_latent(text: str, latent_dim: int) -> torch.Tensor:
+    """A pasted latent vector: numbers separated by commas or spaces, optionally in brackets."""
+    parts = [p for p in re.split(r"[\s,]+", text.strip().strip("[]()")) if p]
+    if len(parts) != latent_dim:
+        raise ValueError(f"this model's latent has {latent_dim} numbers; the pasted text has {len(parts)}")
+    try:
+        values = torch.tensor([float(p) for p in parts])
+    except ValueError:
+        bad = next(p for p in parts if not re.fullmatch(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?", p))
+        raise ValueError(f"{bad!r} is not a number") from None
+    if not torch.isfinite(values).all():
+        raise ValueError("the latent holds an infinite or NaN value")
+    return values
+
+
+def format_latent(z: torch.Tensor) -> str:
+    return "[" + ", ".join(f"{v:.4f}" for v in z.tolist()) + "]"
+
+
+@dataclass
+class Projection:
+    """A 2-D map of latents, and its way back: PCA's exact linear inverse, or UMAP's inverse_transform."""
+
+    method: str  # "umap" or "pca"
+    settings: dict  # n_neighbors, min_dist, seed for UMAP; empty for PCA
+    latents: np.ndarray  # (N, D) float32, the mapped latents
+    coords: np.ndarray  # (N, 2) float32
+    labels: np.ndarray  # (N,) int64 class of each point; -1 where unknown
+    state: dict[str, np.ndarray] = field(default_factory=dict)  # what the inverse needs
+
+    def inverse(self, points: np.ndarray) -> np.ndarray:
+        """2-D points (M, 2) -> latents (M, D). UMAP's inverse holds only inside the map's convex hull."""
+        points = np.asarray(points, dtype=np.float32).reshape(-1, 2)
+        if self.method == "pca":
+            return (points @ self.state["components"] + self.state["mean"]).astype(np.float32)
+        return self._umap().inverse_transform(points).astype(np.float32)
+
+    def inside(self, points: np.ndarray) -> np.ndarray:
+        """Which points (M, 2) lie in the map's convex hull, where the inverse is defined, (M,) bool."""
+        from scipy.spatial import Delaunay
+
+        return Delaunay(self.coords).find_simplex(np.asarray(points, dtype=np.float64).reshape(-1, 2)) >= 0
+
+    def _umap(self):
+        """A UMAP object holding exactly what inverse_transform reads, rebuilt from arrays
+        (so the on-disk cache is plain npz, never a pickle)."""
+        import umap
+        from umap import distances
+
+        reducer = umap.UMAP(
+            n_neighbors=self.settings["n_neighbors"],
+            min_dist=self.settings["min_dist"],
+            random_state=self.settings["seed"],
+            transform_seed=self.settings["seed"],
+            tqdm_kwds={"disable": True},
+        )
+        reducer.embedding_, reducer._raw_data = self.coords, self.latents
+        reducer._sigmas, reducer._rhos = self.state["sigmas"], self.state["rhos"]
+        reducer._a, reducer._b = float(self.state["a"]), float(self.state["b"])
+        reducer._initial_alpha, reducer._sparse_data = reducer.learning_rate, False
+        reducer._inverse_distance_func = distances.named_distances_with_gradients["euclidean"]
+        reducer._metric_kwds, reducer._output_metric_kwds = {}, {}
+        return reducer
+
+    def save(self, path: str | Path) -> None:
+        arrays = {
+            "latents": self.latents,
+            "coords": self.coords,
+            "labels": self.labels,
+            **{f"state_{k}": v for k, v in self.state.items()},
+        }
+        meta = np.array([self.method, *(f"{k}={v}" for k, v in self.settings.items())])
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            np.savez(f, meta=meta, **arrays)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Projection":
+        """Read a map written by `save`; ValueError for any file that is not one (never unpickles)."""
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                method, *pairs = data["meta"].tolist()
+                settings = {k: _number(v) for k, v in (p.split("=", 1) for p in pairs)}
+                state = {k.removeprefix("state_"): data[k] for k in data.files if k.startswith("state_")}
+                return cls(method, settings, data["latents"], data["coords"], data["labels"], state)
+        except (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile) as e:
+            raise ValueError(f"{path} is not a readable genviz map: {e}") from None
+
+
+def _number(text: str) -> int | float:
+    return int(text) if text.lstrip("-").isdigit() else float(text)
+
+
+def project(
+    latents: torch.Tensor | np.ndarray,
+    labels: torch.Tensor | np.ndarray | None = None,
+    method: str = "umap",
+    n_neighbors: int = 15,
+    min_dist: float = 0.1,
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> Projection:
+    """Fit a 2-D map of latents (N, D). UMAP (McInnes et al. 2018) keeps neighbourhoods; PCA is
+    linear and near-instant. `progress` gets UMAP's optimisation epochs."""
+    z = np.ascontiguousarray(np.asarray(latents, dtype=np.float32))
+    labels = np.full(len(z), -1) if labels is None else np.asarray(labels, dtype=np.int64)
+    if method == "pca":
+        mean = z.mean(0)
+        _, _, vt = np.linalg.svd(z - mean, full_matrices=False)
+        components = vt[:2]  # (2, D)
+        coords = (z - mean) @ components.T
+        return Projection("pca", {}, z, coords.astype(np.float32), labels, {"mean": mean, "components": components})
+    if method != "umap":
+        raise ValueError(f"unknown projection {method!r}; choose one of {', '.join(METHODS)}")
+    import umap  # imported on first use: numba compiles on import, which costs seconds
+
+    reducer = umap.UMAP(
+        n_neighbors=n_neighbors,
+        min_dist=min_dist,
+        random_state=seed,
+        n_jobs=1,  # what a seed implies; said here so that UMAP does not warn about it
+        tqdm_kwds={"disable": progress is None, "file": _TqdmProgress(progress), "bar_format": "{n}/{total}\n"},
+    )
+    coords = reducer.fit_transform(z).astype(np.float32)
+    state = {"sigmas": reducer._sigmas, "rhos": reducer._rhos, "a": np.float64(reducer._a), "b": np.float64(reducer._b)}
+    settings = {"n_neighbors": n_neighbors, "min_dist": min_dist, "seed": seed}
+    return Projection("umap", settings, z, coords, labels, state)
+
+
+class _TqdmProgress:
+    """A file for UMAP's tqdm bar, printed as 'n/total', that forwards the counts to a callback."""
+
+    def __init__(self, progress: Progress | None):
+        self.progress = progress
+
+    def write(self, text: str) -> None:
+        if self.progress and (match := re.search(r"(\d+)/(\d+)", text)):
+            self.progress(int(match[1]), int(match[2]))
+
+    def flush(self) -> None:
+        pass
+
+
+def click_grid(projection: Projection, size: int = 60) -> np.ndarray:
+    """Points of a size x size grid over the map that lie where its inverse is defined, (M, 2):
+    clickable targets for decoding the map where no data lies."""
+    low, high = projection.coords.min(0), projection.coords.max(0)
+    xs, ys = (np.linspace(low[i], high[i], size) for i in range(2))
+    grid = np.stack(np.meshgrid(xs, ys), -1).reshape(-1, 2).astype(np.float32)
+    return grid[projection.inside(grid)]

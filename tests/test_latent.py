@@ -1,0 +1,113 @@
+"""genviz.latent on real trained models and real MNIST latents."""
+
+import numpy as np
+import pytest
+import torch
+import umap
+
+from genviz import latent as lt
+from genviz.checkpoint import load_model
+
+
+@pytest.fixture(scope="module")
+def vae(trained):
+    return load_model(trained["vae"].args.out, "cpu")
+
+
+@pytest.fixture(scope="module")
+def encoded(vae, mnist_test):
+    data = mnist_test.take(600)
+    return lt.encode_images(vae, data.images), data.labels
+
+
+def test_encoding_reports_progress_and_matches_the_model(vae, mnist_test):
+    seen = []
+    z = lt.encode_images(vae, mnist_test.images[:120], batch_size=50, progress=lambda d, t: seen.append((d, t)))
+    assert seen == [(50, 120), (100, 120), (120, 120)]
+    assert torch.allclose(z, vae.encode(mnist_test.float_images(slice(0, 120))), atol=1e-5)
+
+
+def test_pca_map_inverts_exactly_within_its_plane(encoded):
+    z, labels = encoded
+    projection = lt.project(z, labels, "pca")
+    assert projection.coords.shape == (600, 2) and (projection.labels == labels.numpy()).all()
+    back = projection.inverse(projection.coords[:5])
+    # Back in latent space, then projected again: the same 2-D points.
+    again = (back - projection.state["mean"]) @ projection.state["components"].T
+    assert np.allclose(again, projection.coords[:5], atol=1e-4)
+
+
+def test_umap_map_saved_and_loaded_inverts_as_umap_itself_does(encoded, tmp_path):
+    z, labels = encoded
+    epochs = []
+    projection = lt.project(z, labels, "umap", n_neighbors=10, progress=lambda d, t: epochs.append((d, t)))
+    assert epochs[-1][0] == epochs[-1][1] > 0
+    projection.save(tmp_path / "map.npz")
+    loaded = lt.Projection.load(tmp_path / "map.npz")
+    assert loaded.settings == {"n_neighbors": 10, "min_dist": 0.1, "seed": 0}
+    assert np.array_equal(loaded.coords, projection.coords) and np.array_equal(loaded.labels, projection.labels)
+    reference = umap.UMAP(n_neighbors=10, min_dist=0.1, random_state=0, transform_seed=0, n_jobs=1).fit(z.numpy())
+    assert np.array_equal(reference.embedding_, projection.coords)
+    spots = lt.click_grid(loaded, size=12)[:3]
+    assert loaded.inside(spots).all() and not loaded.inside(projection.coords.max(0) + 1).any()
+    assert np.array_equal(loaded.inverse(spots), reference.inverse_transform(spots))
+
+
+def test_a_damaged_map_file_raises_rather_than_loading(tmp_path):
+    (tmp_path / "map.npz").write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(ValueError, match="not a readable genviz map"):
+        lt.Projection.load(tmp_path / "map.npz")
+
+
+def test_prior_latents_follow_the_seed_and_truncation_bounds_them(vae):
+    a, b = lt.prior_latents(vae, 50, seed=3), lt.prior_latents(vae, 50, seed=3)
+    assert torch.equal(a, b) and not torch.equal(a, lt.prior_latents(vae, 50, seed=4))
+    truncated = lt.prior_latents(vae, 500, seed=3, truncation=0.5)
+    assert truncated.abs().max() <= 0.5 and truncated.std() > 0.2
+    with pytest.raises(ValueError, match="positive"):
+        lt.prior_latents(vae, 5, seed=0, truncation=0)
+
+
+def test_traversal_sets_one_dimension_from_minus_to_plus_three_sigma(vae):
+    z = lt.prior_latents(vae, 1, seed=0)[0]
+    images, values = lt.traversal(vae, z, dim=2, steps=5)
+    assert images.shape == (5, 1, 28, 28)
+    assert torch.allclose(values, torch.tensor([-3.0, -1.5, 0.0, 1.5, 3.0]))
+    assert torch.allclose(images[2], lt.decode(vae, torch.cat([z[:2], torch.zeros(1), z[3:]])[None])[0], atol=1e-6)
+    assert not torch.allclose(images[0], images[-1], atol=1e-3)
+
+
+def test_most_active_dimensions_come_first_for_a_vae(vae, mnist_test):
+    variance = lt.posterior_variance(vae, mnist_test.images[:500])
+    order = lt.most_active(vae, mnist_test.images[:500])
+    assert sorted(order.tolist()) == list(range(vae.latent_dim))
+    distance = variance.log().abs()[order]
+    assert (distance[:-1] >= distance[1:]).all()
+
+
+def test_directions(encoded, trained):
+    z, labels = encoded
+    directions, spreads = lt.principal_directions(z, 3)
+    assert torch.allclose(directions @ directions.T, torch.eye(3), atol=1e-5)
+    assert (spreads[:-1] >= spreads[1:]).all()
+    assert torch.allclose(spreads[0], ((z - z.mean(0)) @ directions[0]).std(), rtol=1e-4)
+    step = lt.class_direction(z, labels, 1, 7)
+    assert torch.allclose(z[labels == 1].mean(0) + step, z[labels == 7].mean(0), atol=1e-5)
+    with pytest.raises(ValueError, match="no latents of class"):
+        lt.class_direction(z, labels, 1, 11)
+    gan = load_model(trained["gan"].args.out, "cpu")
+    gan_dirs, gan_spreads = lt.gan_directions(gan, 4, torch.Generator().manual_seed(0), n=512)
+    assert gan_dirs.shape == (4, gan.latent_dim) and torch.allclose(gan_dirs.norm(dim=1), torch.ones(4))
+    assert (gan_spreads > 0).all()
+
+
+def test_pasted_latents_are_parsed_or_refused_with_a_reason():
+    z = torch.tensor([0.5, -1.25, 3.0])
+    assert torch.allclose(lt.parse_latent(lt.format_latent(z), 3), z)
+    assert torch.allclose(lt.parse_latent("0.5 -1.25\n3", 3), z)
+    with pytest.raises(ValueError, match="has 3 numbers; the pasted text has 2"):
+        lt.parse_latent("1, 2", 3)
+    with pytest.raises(ValueError, match="'x' is not a number"):
+        lt.parse_latent("1, x, 2", 3)
+    with pytest.raises(ValueError, match="infinite or NaN"):
+        lt.parse_latent("1, nan, 2", 3)
