@@ -1,7 +1,16 @@
-"""genviz: the Streamlit entry point. Navigation and the sidebar model picker, nothing else."""
+"""genviz: the Streamlit entry point: navigation over the pages in `views/`, each of which draws the
+sidebar model picker (`ui.model_picker`).
+
+The folder is not called `pages/`: Streamlit takes a `pages/` folder for its older multipage mode,
+and then runs a page opened by its URL without this script (no navigation, no wide layout)."""
 
 import streamlit as st
 
 st.set_page_config(page_title="genviz", layout="wide")
-page = st.navigation([st.Page("pages/home.py", title="Home", icon=":material/home:", default=True)])
-page.run()
+PAGES = [
+    st.Page("views/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("views/map.py", title="Latent map", icon=":material/scatter_plot:"),
+    st.Page("views/sample.py", title="Sample", icon=":material/grid_view:"),
+    st.Page("views/sliders.py", title="Latent sliders", icon=":material/tune:"),
+]
+st.navigation(PAGES).run()

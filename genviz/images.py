@@ -25,3 +25,9 @@ def grid(images: torch.Tensor, nrow: int = 8, padding: int = 2) -> Image.Image:
 def save_png(image: Image.Image, path: str | os.PathLike) -> None:
     with atomic_path(path) as tmp:
         image.save(tmp, format="PNG")
+
+
+def enlarge(image: Image.Image, size: int) -> Image.Image:
+    """Scale a small image up to `size` pixels wide with crisp (nearest-neighbour) pixels."""
+    factor = max(1, size // image.width)
+    return image.resize((image.width * factor, image.height * factor), Image.Resampling.NEAREST)

@@ -1,7 +1,11 @@
 """Shared fixtures: real MNIST from the data root, and tiny models trained on it once per session."""
 
-import pytest
+import shutil
 
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import ui
 from genviz.data import load_dataset
 from training.train import train
 
@@ -29,3 +33,21 @@ def trained(tmp_path_factory):
     # towards the data; the classifier's 32 features leave room for its dropout.
     extra = {"gan": ("--lr", "1e-3"), "classifier": ("--lr", "3e-3", "--latent-dim", "32")}
     return {f: train(train_args(root / f"mnist-{f}", root / f"run-{f}", f, 2, *extra.get(f, ()))) for f in FAMILIES}
+
+
+def images(node) -> list:
+    """Every st.image element under `node`; an image's URL is a hash of its bytes."""
+    found = []
+    for child in getattr(node, "children", {}).values():
+        found += [child] if child.type == "image" else images(child)
+    return found
+
+
+@pytest.fixture
+def app(trained, tmp_path, monkeypatch):
+    """The app over copies of the trained checkpoints, with its own empty cache of maps."""
+    for family in ("vae", "gan", "ae", "classifier"):  # the classifier is not listed: nothing to explore
+        shutil.copytree(trained[family].args.out, tmp_path / f"mnist-{family}")
+    monkeypatch.setattr(ui, "CHECKPOINTS", tmp_path)
+    monkeypatch.setenv("GENVIZ_CACHE_DIR", str(tmp_path / "cache"))
+    return AppTest.from_file("../app.py", default_timeout=120)

@@ -2,28 +2,10 @@
 
 import shutil
 
-import pytest
-from streamlit.testing.v1 import AppTest
-
 import ui
+from tests.conftest import images
 
 NAMES = ["mnist-ae", "mnist-gan", "mnist-vae"]
-
-
-def images(node) -> list:
-    """Every st.image element under `node`; an image's URL is a hash of its bytes."""
-    found = []
-    for child in getattr(node, "children", {}).values():
-        found += [child] if child.type == "image" else images(child)
-    return found
-
-
-@pytest.fixture
-def app(trained, tmp_path, monkeypatch):
-    for family in ("vae", "gan", "ae", "classifier"):  # the classifier is not listed: nothing to explore
-        shutil.copytree(trained[family].args.out, tmp_path / f"mnist-{family}")
-    monkeypatch.setattr(ui, "CHECKPOINTS", tmp_path)
-    return AppTest.from_file("../app.py", default_timeout=60)
 
 
 def test_home_opens_on_the_vae_and_its_samples_follow_the_seed(app):

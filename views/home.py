@@ -8,7 +8,13 @@ from ui import cached_samples, model_picker
 st.title("genviz")
 st.markdown(
     "Explore what autoencoders, variational autoencoders and GANs learn. Pick a trained model "
-    "in the sidebar; its model card shows what it was trained on and how well it does."
+    "in the sidebar; its model card shows what it was trained on and how well it does.\n\n"
+    "- **Latent map**: the test set encoded and laid out in 2-D (UMAP or PCA), coloured by class. "
+    "Click a point for its image, reconstruction and latent; click empty space to decode the map there; "
+    "select a region for its images and their mean.\n"
+    "- **Sample**: a grid from the model's prior with a seed, temperature or truncation, as a PNG.\n"
+    "- **Latent sliders**: one slider per latent dimension, principal and class-to-class directions, "
+    "and traversals, each redrawing the decode at once."
 )
 picked = model_picker()
 if picked:

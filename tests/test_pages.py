@@ -1,0 +1,146 @@
+"""The latent map, sample and latent-slider pages through AppTest, on the session's trained checkpoints."""
+
+import numpy as np
+import pytest
+import torch
+
+import ui
+from genviz import latent as lt
+from genviz.checkpoint import load_model
+from tests.conftest import images
+
+
+def values(at) -> list[str]:
+    return [img.value for img in images(at.main)]
+
+
+def open_page(app, page: str, model: str | None = None):
+    app.run()
+    if model:
+        app.sidebar.selectbox[0].set_value(str(ui.CHECKPOINTS / model)).run()
+    app.switch_page(page).run()
+    assert not app.exception and not app.error, (app.exception, app.error)
+    return app
+
+
+def test_the_model_choice_holds_across_pages(app, tmp_path):
+    open_page(app, "views/sample.py", "mnist-gan")
+    for page in ("views/sliders.py", "views/home.py"):
+        app.switch_page(page).run()
+        assert app.sidebar.selectbox[0].value == str(tmp_path / "mnist-gan")
+
+
+@pytest.mark.parametrize("model", ["mnist-vae", "mnist-gan", "mnist-ae"])
+def test_sample_grid_follows_seed_size_and_latent_control(app, model):
+    open_page(app, "views/sample.py", model)
+    first = values(app)
+    app.number_input(key="sample_seed").set_value(5).run()
+    assert values(app) != first
+    app.number_input(key="sample_seed").set_value(0).run()
+    assert values(app) == first
+    app.button[0].click().run()  # New seed
+    assert app.number_input(key="sample_seed").value != 0 and values(app) != first
+    app.number_input(key="sample_seed").set_value(0).run()
+    app.select_slider[0].set_value(4).run()
+    assert "16 samples" in images(app.main)[0].captions[0]
+    app.radio[0].set_value("Truncation").run()
+    assert "truncated at 1.0 sigma" in images(app.main)[0].captions[0]
+    assert not app.exception
+    (download,) = app.get("download_button")
+    assert download.proto.label == "Download PNG"
+
+
+def test_sliders_redraw_the_decode_and_reset_restores_it(app):
+    open_page(app, "views/sliders.py", "mnist-vae")
+    start = values(app)[0]
+    code = app.code[0].value
+    slider = app.slider[0]
+    slider.set_value(slider.max).run()
+    assert values(app)[0] != start and app.code[0].value != code
+    next(b for b in app.button if b.label == "Reset").click().run()
+    assert values(app)[0] == start and app.code[0].value == code
+
+
+def test_directions_and_traversal_change_the_decode(app):
+    open_page(app, "views/sliders.py", "mnist-vae")
+    start = values(app)[0]
+    pc = next(s for s in app.slider if s.label == "Principal direction 1")
+    pc.set_value(3.0).run()
+    assert values(app)[0] != start
+    pc.set_value(0.0).run()
+    assert values(app)[0] == start
+    along = next(s for s in app.slider if s.label == "Along the class direction")
+    along.set_value(1.0).run()
+    assert values(app)[0] != start
+    traversal = images(app.main)[-1]
+    assert "-3 to +3 sigma" in traversal.captions[0]
+
+
+def test_a_test_image_and_a_pasted_latent_can_start_the_sliders(app, mnist_test, trained):
+    open_page(app, "views/sliders.py", "mnist-vae")
+    app.radio(key="slider_start").set_value("Test image").run()
+    vae = load_model(trained["vae"].args.out, "cpu")
+    expected = lt.encode_images(vae, mnist_test.images[:1])[0]
+    assert torch.allclose(lt.parse_latent(app.code[0].value, vae.latent_dim), expected, atol=1e-4)
+    pasted = lt.format_latent(torch.arange(vae.latent_dim) / 10)
+    app.text_area[0].input("1, 2, three").run()
+    next(b for b in app.button if b.label == "Use this latent").click().run()
+    assert "not a number" in app.error[0].value or "numbers" in app.error[0].value
+    app.text_area[0].input(pasted).run()
+    next(b for b in app.button if b.label == "Use this latent").click().run()
+    assert not app.exception and not app.error
+    assert app.radio(key="slider_start").value == "Pasted latent"
+    assert app.code[0].value == pasted
+
+
+def test_gan_sliders_offer_ganspace_and_classifier_directions(app):
+    open_page(app, "views/sliders.py", "mnist-gan")
+    assert any("GANSpace" in c.value for c in app.caption)
+    assert any(s.label == "Along the class direction" for s in app.slider)
+
+
+def test_map_caches_its_projection_and_shows_a_picked_point(app, tmp_path, monkeypatch):
+    open_page(app, "views/map.py", "mnist-vae")
+    app.selectbox[0].set_value(1000).run()
+    app.radio[0].set_value("pca").run()
+    assert not app.exception
+    assert "1,000 test images of `mnist`, PCA" in app.caption[0].value
+    assert len(list((tmp_path / "cache" / "maps").glob("*-1000-pca.npz"))) == 1
+    monkeypatch.setattr(lt, "project", lambda *a, **k: pytest.fail("recomputed a cached map"))
+    key = (str(tmp_path / "mnist-vae"), 1000, "pca", 15, 0.1)
+    app.session_state["map_pick"] = {"key": key, "kind": "point", "index": 3, "x": 0.0, "y": 0.0}
+    app.run()
+    assert not app.exception
+    shown = images(app.main)
+    assert [s.captions[0] for s in shown] == ["test image", "reconstruction"]
+    latent = lt.parse_latent(app.code[0].value, 8)
+    app.session_state["map_pick"] = {"key": key, "kind": "space", "x": 0.5, "y": -0.5}
+    app.run()
+    assert "inverse of the clicked spot" in images(app.main)[0].captions[0]
+    assert not torch.allclose(lt.parse_latent(app.code[0].value, 8), latent)
+    app.session_state["map_pick"] = {"key": key, "kind": "region", "index": list(range(20))}
+    app.run()
+    assert [s.captions[0] for s in images(app.main)] == ["the selected images", "their mean latent, decoded"]
+    assert any(h.value == "20 points selected" for h in app.subheader)
+
+
+def test_map_point_opens_in_the_sliders(app, tmp_path):
+    open_page(app, "views/map.py", "mnist-vae")
+    app.selectbox[0].set_value(1000).run()
+    app.radio[0].set_value("pca").run()
+    key = (str(tmp_path / "mnist-vae"), 1000, "pca", 15, 0.1)
+    app.session_state["map_pick"] = {"key": key, "kind": "point", "index": 7, "x": 0.0, "y": 0.0}
+    app.run()
+    latent = app.code[0].value
+    next(b for b in app.button if b.label == "Edit in latent sliders").click().run()
+    assert not app.exception
+    assert app.radio(key="slider_start").value == "Map point"
+    assert np.allclose(lt.parse_latent(app.code[0].value, 8), lt.parse_latent(latent, 8), atol=1e-4)
+
+
+def test_gan_map_shows_samples_coloured_by_the_classifier(app):
+    open_page(app, "views/map.py", "mnist-gan")
+    app.selectbox[0].set_value(1000).run()
+    assert not app.exception
+    caption = app.caption[0].value
+    assert caption.startswith("1,000 prior samples of `mnist`, UMAP") and "no classifier" not in caption
