@@ -1,0 +1,172 @@
+"""The app in a real browser: Debian's Chromium driven by Playwright against a live `streamlit run`.
+
+Skipped when Chromium or Playwright is missing, unless GENVIZ_REQUIRE_BROWSER=1 (set by .ci/run),
+which turns a missing browser into a failure. Screenshots go to tests/artifacts/.
+"""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]  # fmt: skip
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "tests" / "artifacts"
+IMAGE = "[data-testid=stImage] img"
+
+try:
+    from playwright.sync_api import expect, sync_playwright
+except ImportError:
+    sync_playwright = None
+missing = "Playwright is not installed" if sync_playwright is None else None
+missing = missing or (None if Path(CHROMIUM).is_file() else f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+if missing and os.environ.get("GENVIZ_REQUIRE_BROWSER") == "1":
+    raise RuntimeError(f"browser tests required, but {missing}")
+pytestmark = pytest.mark.skipif(bool(missing), reason=missing or "")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(trained, tmp_path_factory):
+    """`streamlit run app.py` on a free port over copies of the session's trained checkpoints."""
+    root = tmp_path_factory.mktemp("browser")
+    for family in ("vae", "gan", "classifier"):
+        shutil.copytree(trained[family].args.out, root / "checkpoints" / f"mnist-{family}")
+    port = free_port()
+    env = {**os.environ, "GENVIZ_CHECKPOINTS": str(root / "checkpoints"), "GENVIZ_CACHE_DIR": str(root / "cache")}
+    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port",
+               str(port), "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"]  # fmt: skip
+    log = open(root / "streamlit.log", "w")  # closed below, after the process
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(120):
+        try:
+            urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
+            break
+        except OSError:
+            if process.poll() is not None:
+                raise RuntimeError(f"streamlit exited: {(root / 'streamlit.log').read_text()}") from None
+            time.sleep(0.5)
+    yield url
+    process.terminate()
+    process.wait(timeout=30)
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    ARTIFACTS.mkdir(exist_ok=True)
+    expect.set_options(timeout=120_000)  # a decode after UMAP's inverse can take seconds on a busy CPU
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    page = browser.new_page(viewport={"width": 1500, "height": 1100})
+    page.set_default_timeout(120_000)  # the first map compiles UMAP; shared CI machines are slow
+    yield page
+    page.close()
+
+
+def settled(page) -> None:
+    """Wait until Streamlit has finished its run (its status widget says 'Running' while busy)."""
+    page.wait_for_timeout(300)
+    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=120_000)
+
+
+def image_src(page, caption: str | None = None) -> str:
+    images = page.locator(IMAGE)
+    if caption:
+        images = page.locator("[data-testid=stImage]", has_text=caption).locator("img")
+    images.first.wait_for()
+    return images.first.get_attribute("src")
+
+
+def test_every_page_opens_with_its_pictures(server, page):
+    for path, heading in (("", "genviz"), ("map", "Latent map"), ("sample", "Sample"), ("sliders", "Latent sliders")):
+        page.goto(f"{server}/{path}")
+        expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
+        settled(page)
+        if path == "map":
+            page.locator(".js-plotly-plot .scatterlayer .trace .points path").first.wait_for()
+        else:
+            page.locator(IMAGE).first.wait_for()
+        expect(page.get_by_test_id("stException")).to_have_count(0)
+        page.screenshot(path=ARTIFACTS / f"{path or 'home'}.png", full_page=True)
+
+
+def test_a_slider_redraws_the_decoded_image(server, page):
+    page.goto(f"{server}/sliders")
+    settled(page)
+    before = image_src(page, "decoded")
+    thumb = page.locator("[data-testid=stSlider] input[type=range]").first
+    thumb.focus()
+    for _ in range(10):
+        thumb.press("ArrowRight")
+    settled(page)
+    expect(page.locator("[data-testid=stImage]", has_text="decoded").locator("img")).not_to_have_attribute(
+        "src", before
+    )
+    page.screenshot(path=ARTIFACTS / "sliders-moved.png", full_page=True)
+
+
+def test_a_new_seed_draws_a_new_sample_grid(server, page):
+    page.goto(f"{server}/sample")
+    settled(page)
+    before = image_src(page)
+    page.get_by_role("button", name="New seed").click()
+    settled(page)
+    expect(page.locator(IMAGE).first).not_to_have_attribute("src", before)
+
+
+def test_clicking_the_map_decodes_a_point_and_empty_space(server, page):
+    page.goto(f"{server}/map")
+    settled(page)
+    data_points = page.locator(".js-plotly-plot .scatterlayer .trace:nth-child(2) .points path")
+    data_points.first.wait_for()
+    data_points.nth(3).click(force=True)
+    settled(page)
+    reconstruction = image_src(page, "reconstruction")
+    expect(page.get_by_text("test image", exact=True)).to_be_visible()
+    # Empty space: of the clickable grid spots at least 25 px from every data point, the one
+    # nearest the plot's centre (clear of the toolbar over its top edge).
+    spot = page.evaluate(
+        """() => {
+        const centre = (el) => {
+            const r = el.getBoundingClientRect();
+            return [r.x + r.width / 2, r.y + r.height / 2];
+        };
+        const traces = document.querySelectorAll('.js-plotly-plot .scatterlayer .trace');
+        const data = [...traces].slice(1).flatMap((t) => [...t.querySelectorAll('.points path')].map(centre));
+        const [cx, cy] = centre(document.querySelector('.js-plotly-plot .nsewdrag'));
+        const empty = [...traces[0].querySelectorAll('.points path')].map(centre)
+            .filter(([x, y]) => data.every(([u, v]) => Math.hypot(x - u, y - v) > 25));
+        empty.sort((p, q) => Math.hypot(p[0] - cx, p[1] - cy) - Math.hypot(q[0] - cx, q[1] - cy));
+        return empty.length ? empty[0] : null;
+    }"""
+    )
+    assert spot, "the map has no empty space to click"
+    page.mouse.click(*spot)
+    settled(page)
+    expect(page.get_by_text("Decoded at", exact=False)).to_be_visible()
+    decoded = image_src(page, "inverse of the clicked spot")
+    assert decoded != reconstruction
+    page.screenshot(path=ARTIFACTS / "map-clicked.png", full_page=True)
