@@ -19,7 +19,13 @@ def start(out, run_dir, epochs, *extra):
     argv = train_args(out, run_dir, "vae", epochs, *extra)
     argv[argv.index("--limit") + 1] = "8192"  # 128 steps an epoch: long enough to interrupt
     return subprocess.Popen(
-        [sys.executable, "-m", "training.train", *argv], stderr=subprocess.PIPE, text=True, cwd=os.getcwd()
+        [sys.executable, "-m", "training.train", *argv],
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=os.getcwd(),
+        # A shell's background job ignores SIGINT, and Python keeps it ignored; Ctrl-C is tested as
+        # a terminal delivers it, however pytest itself was started.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
