@@ -74,6 +74,13 @@ def latent_sample(_model: GenerativeModel, path: str, n: int = 2000) -> tuple[to
     return lt.encode_images(_model, data.images), data.labels.cpu()
 
 
+@st.cache_resource(max_entries=8, show_spinner=False)
+def cached_map_file(file: str, mtime: float) -> lt.Projection:
+    """A map read from disk once per process (per version of the file), so that what its inverse
+    builds on the first click is kept for the next ones."""
+    return lt.Projection.load(file)
+
+
 def latent_map(path: str, model: GenerativeModel, n: int, method: str, n_neighbors: int, min_dist: float):
     """The model's map of n points (test images, or GAN samples), from the disk cache when this
     model, subset and setting were mapped before; otherwise computed with a progress bar."""
@@ -81,7 +88,7 @@ def latent_map(path: str, model: GenerativeModel, n: int, method: str, n_neighbo
     file = cache_dir() / "maps" / f"{fingerprint(path)}-{settings}.npz"
     if file.is_file():
         try:
-            return lt.Projection.load(file)
+            return cached_map_file(str(file), file.stat().st_mtime)
         except ValueError:
             file.unlink(missing_ok=True)  # a damaged cache entry is recomputed, not trusted
     bar = st.progress(0.0, text="Preparing the map...")
@@ -105,7 +112,8 @@ def latent_map(path: str, model: GenerativeModel, n: int, method: str, n_neighbo
         projection.save(file)
     except OSError as e:
         st.warning(f"This map could not be cached ({e}); it will be computed again next time.")
-    return projection
+        return projection
+    return cached_map_file(str(file), file.stat().st_mtime)
 
 
 def family(folder: str | Path) -> str | None:
