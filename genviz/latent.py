@@ -15,6 +15,7 @@ from genviz.models import VAE, Classifier, GenerativeModel
 
 Progress = Callable[[int, int], None]  # (done, total)
 METHODS = ("umap", "pca")
+UMAP_TRANSFORM_SEED = 42  # umap.UMAP's default transform_seed, which its inverse_transform draws from
 
 
 @torch.no_grad()
@@ -203,7 +204,7 @@ class Projection:
 
         triangulation, adjacency = self._triangulation
         n, dim = self.latents.shape
-        rng_state = check_random_state(self.settings["seed"]).randint(INT32_MIN, INT32_MAX, 3).astype(np.int64)
+        rng_state = check_random_state(UMAP_TRANSFORM_SEED).randint(INT32_MIN, INT32_MAX, 3).astype(np.int64)
         # The data points around each query: breadth-first over the triangulation from its simplex.
         min_vertices = min(dim, n)
         starts = triangulation.simplices[triangulation.find_simplex(points)][:, 0]
