@@ -13,7 +13,16 @@ import torch
 
 from genviz import CheckpointError, load_model
 from genviz import latent as lt
-from genviz.checkpoint import find_checkpoints, find_classifier, fingerprint, model_card, read_config, read_metrics
+from genviz.checkpoint import (
+    CONFIG_FILE,
+    WEIGHTS_FILE,
+    find_checkpoints,
+    find_classifier,
+    fingerprint,
+    model_card,
+    read_config,
+    read_metrics,
+)
 from genviz.data import ImageDataset, cache_dir, load_dataset
 from genviz.models import GAN, GENERATIVE, Classifier, GenerativeModel
 
@@ -24,12 +33,6 @@ CHECKPOINTS = Path(os.environ.get("GENVIZ_CHECKPOINTS", Path(__file__).parent / 
 def cached_model(path: str) -> GenerativeModel:
     """One model per folder per process, shared by every session (never trained or edited)."""
     return load_model(path)
-
-
-@st.cache_data(show_spinner=False)
-def cached_samples(_model: GenerativeModel, path: str, n: int, seed: int, temperature: float):
-    """Samples as a CPU tensor; `path` stands in for the unhashable model in the cache key."""
-    return _model.sample(n, torch.Generator().manual_seed(seed), temperature).cpu()
 
 
 @st.cache_resource(show_spinner="Loading the test set...")
@@ -74,6 +77,13 @@ def latent_sample(_model: GenerativeModel, path: str, n: int = 2000) -> tuple[to
     return lt.encode_images(_model, data.images), data.labels.cpu()
 
 
+@st.cache_data(max_entries=64, show_spinner=False)
+def cached_fingerprint(path: str, stamp: tuple) -> str:
+    """The folder's fingerprint, hashed again only when its files change (`stamp`: their mtimes
+    and sizes), not on every click of the map."""
+    return fingerprint(path)
+
+
 @st.cache_resource(max_entries=8, show_spinner=False)
 def cached_map_file(file: str, mtime: float) -> lt.Projection:
     """A map read from disk once per process (per version of the file), so that what its inverse
@@ -85,7 +95,9 @@ def latent_map(path: str, model: GenerativeModel, n: int, method: str, n_neighbo
     """The model's map of n points (test images, or GAN samples), from the disk cache when this
     model, subset and setting were mapped before; otherwise computed with a progress bar."""
     settings = f"{n}-{method}" + (f"-{n_neighbors}-{min_dist}" if method == "umap" else "")
-    file = cache_dir() / "maps" / f"{fingerprint(path)}-{settings}.npz"
+    files = [Path(path) / name for name in (CONFIG_FILE, WEIGHTS_FILE)]
+    stamp = tuple((f.stat().st_mtime_ns, f.stat().st_size) for f in files)
+    file = cache_dir() / "maps" / f"{cached_fingerprint(path, stamp)}-{settings}.npz"
     if file.is_file():
         try:
             return cached_map_file(str(file), file.stat().st_mtime)

@@ -2,8 +2,9 @@
 
 import streamlit as st
 
+from genviz import latent as lt
 from genviz.images import grid
-from ui import cached_samples, model_picker
+from ui import model_picker
 
 st.title("genviz")
 st.markdown(
@@ -18,11 +19,11 @@ st.markdown(
 )
 picked = model_picker()
 if picked:
-    path, model = picked
+    _, model = picked
     left, right = st.columns([1, 3])
     seed = left.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, step=1)
     temperature = left.slider("Temperature (latent scale)", 0.1, 2.0, 1.0, 0.1)
-    samples = cached_samples(model, path, 64, int(seed), temperature)
+    samples = lt.decode(model, lt.prior_latents(model, 64, int(seed), temperature=temperature))
     note = "decoded from a Gaussian fitted to its training latents" if model.family == "ae" else "from its prior"
     right.image(
         grid(samples), caption=f"64 samples of {model.kind.upper()} {note}, seed {seed}", output_format="PNG", width=480
