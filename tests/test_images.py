@@ -1,0 +1,423 @@
+"""Uploads decoded from real files made here with Pillow, model inputs, and GIF/MP4 export read back."""
+
+import io
+import random
+import struct
+import warnings
+import zipfile
+import zlib
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageDraw
+
+from genviz import images
+from genviz.images import (
+    MAX_UPLOAD_BYTES,
+    Upload,
+    UploadError,
+    gif_bytes,
+    heatmap,
+    is_dark_on_light,
+    mp4_bytes,
+    png_bytes,
+    read_upload,
+    to_model_input,
+    zip_bytes,
+)
+
+RED, GREEN, BLUE = (255, 0, 0), (0, 255, 0), (0, 0, 255)
+
+
+def encode(image: Image.Image, fmt: str, **options) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **options)
+    return buffer.getvalue()
+
+
+def halves(left, right, size=(40, 20), mode="RGB") -> Image.Image:
+    image = Image.new(mode, size, left)
+    image.paste(right, (size[0] // 2, 0, size[0], size[1]))
+    return image
+
+
+def png_with_size(width: int, height: int) -> bytes:
+    """A 1x1 PNG whose header claims another size (its CRC fixed so Pillow trusts it): the pixels are not there."""
+    data = encode(Image.new("1", (1, 1)), "PNG")
+    body = data[12:16] + struct.pack(">II", width, height) + data[24:29]  # IHDR chunk type, size, the rest
+    return data[:12] + body + struct.pack(">I", zlib.crc32(body)) + data[33:]
+
+
+def stroke(width: int = 200, height: int = 100) -> Image.Image:
+    """A dark-on-light 'digit': a thick black bar 120x20 across a white canvas."""
+    image = Image.new("L", (width, height), 255)
+    ImageDraw.Draw(image).line([(40, 50), (159, 50)], fill=0, width=20)
+    return image
+
+
+def bright_box(tensor: torch.Tensor) -> tuple[int, int]:
+    """(width, height) of the tight box around pixels brighter than half."""
+    rows, cols = torch.nonzero(tensor[0] > 0.5, as_tuple=True)
+    return int(cols.max() - cols.min() + 1), int(rows.max() - rows.min() + 1)
+
+
+# read_upload: formats and modes
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "BMP", "WEBP", "TIFF"])
+def test_still_formats_read_as_rgb(fmt):
+    upload = read_upload(encode(halves(RED, BLUE), fmt), f"photo.{fmt.lower()}")
+    assert isinstance(upload, Upload) and upload.name == f"photo.{fmt.lower()}"
+    assert upload.image.mode == "RGB" and upload.image.size == (40, 20)
+    pixels = np.asarray(upload.image).astype(int)
+    assert np.abs(pixels[10, 5] - RED).max() < 10 and np.abs(pixels[10, 35] - BLUE).max() < 10
+    assert upload.notes == []
+
+
+def test_greyscale_png_stays_greyscale():
+    image = Image.fromarray(np.arange(256, dtype=np.uint8).reshape(16, 16))
+    upload = read_upload(encode(image, "PNG"), "grey.png")
+    assert upload.image.mode == "L"
+    assert np.array_equal(np.asarray(upload.image), np.asarray(image))
+    assert upload.notes == []
+
+
+@pytest.mark.parametrize(
+    ("fmt", "options", "note"),
+    [
+        ("GIF", {"loop": 0, "duration": 100}, "animated GIF: the first of its 3 frames is used"),
+        ("WEBP", {"lossless": True}, "animated WebP: the first of its 3 frames is used"),
+        ("PNG", {}, "animated PNG: the first of its 3 frames is used"),
+        ("TIFF", {}, "multi-page TIFF: the first of its 3 pages is used"),
+    ],
+)
+def test_sequences_give_their_first_frame(fmt, options, note):
+    red, green, blue = (Image.new("RGB", (16, 16), colour) for colour in (RED, GREEN, BLUE))
+    upload = read_upload(encode(red, fmt, save_all=True, append_images=[green, blue], **options), "anim")
+    assert upload.notes == [note]
+    assert upload.image.mode == "RGB" and upload.image.size == (16, 16)
+    assert np.abs(np.asarray(upload.image).astype(int) - RED).max() < 10
+
+
+def test_16_bit_greyscale_is_scaled_not_clipped():
+    image = Image.fromarray(np.array([[0, 257, 32768, 65535]], dtype=np.uint16))
+    assert image.mode == "I;16"
+    upload = read_upload(encode(image, "PNG"), "depth.png")
+    assert upload.image.mode == "L"
+    assert np.asarray(upload.image).tolist() == [[0, 1, 128, 255]]
+    assert upload.notes == ["16-bit greyscale scaled to 8 bits"]
+
+
+def test_float_and_32_bit_greyscale_are_mapped_to_8_bits():
+    unit = read_upload(encode(Image.fromarray(np.array([[0, 0.5, 1]], dtype=np.float32)), "TIFF"), "f.tif")
+    assert np.asarray(unit.image).tolist() == [[0, 128, 255]]
+    assert unit.notes == ["floating-point greyscale (0 to 1) scaled to 8 bits"]
+    wide = read_upload(encode(Image.fromarray(np.array([[-100, 0, 99_900]], dtype=np.int32)), "TIFF"), "i.tif")
+    assert np.asarray(wide.image).tolist() == [[0, 0, 255]]
+    assert wide.notes == ["32-bit greyscale from -100 to 99900 stretched to 8 bits (0 to 255)"]
+
+
+def test_float_with_nan_is_refused():
+    data = encode(Image.fromarray(np.array([[0, np.nan]], dtype=np.float32)), "TIFF")
+    with pytest.raises(UploadError, match="not numbers"):
+        read_upload(data, "nan.tif")
+
+
+def test_unsupported_colour_mode_is_refused():
+    with pytest.raises(UploadError, match=r"lab\.tif: its colour mode \(LAB\)"):
+        read_upload(encode(Image.new("LAB", (4, 4)), "TIFF"), "lab.tif")
+
+
+def test_palette_transparency_is_laid_on_white():
+    image = halves(0, 1, mode="P")
+    image.putpalette([0, 0, 0, *RED])
+    upload = read_upload(encode(image, "PNG", transparency=0), "sticker.png")
+    assert upload.image.mode == "RGB"
+    assert upload.image.getpixel((5, 10)) == (255, 255, 255) and upload.image.getpixel((35, 10)) == RED
+    assert upload.notes == ["transparent pixels laid on white, as a browser shows them"]
+
+
+def test_palette_of_greys_becomes_greyscale():
+    image = halves(0, 1, mode="P")
+    image.putpalette([30, 30, 30, 200, 200, 200])
+    upload = read_upload(encode(image, "GIF"), "grey.gif")
+    assert upload.image.mode == "L"
+    assert upload.image.getpixel((5, 10)) == 30 and upload.image.getpixel((35, 10)) == 200
+
+
+def test_cmyk_jpeg_becomes_rgb():
+    upload = read_upload(encode(Image.new("CMYK", (16, 16), (0, 255, 255, 0)), "JPEG"), "print.jpg")
+    assert upload.image.mode == "RGB"
+    assert np.abs(np.asarray(upload.image).astype(int) - RED).max() < 10
+    assert upload.notes == ["CMYK converted to RGB"]
+
+
+def test_rgba_transparent_region_becomes_white():
+    image = halves((0, 0, 255, 0), (0, 0, 255, 255), mode="RGBA")
+    upload = read_upload(encode(image, "PNG"), "logo.png")
+    assert upload.image.getpixel((5, 10)) == (255, 255, 255) and upload.image.getpixel((35, 10)) == BLUE
+    assert upload.notes == ["transparent pixels laid on white, as a browser shows them"]
+
+
+def test_opaque_rgba_needs_no_note():
+    upload = read_upload(encode(Image.new("RGBA", (8, 8), (*GREEN, 255)), "PNG"), "opaque.png")
+    assert upload.image.mode == "RGB" and upload.image.getpixel((0, 0)) == GREEN
+    assert upload.notes == []
+
+
+def test_la_becomes_greyscale_on_white():
+    upload = read_upload(encode(halves((0, 0), (0, 255), mode="LA"), "PNG"), "ink.png")
+    assert upload.image.mode == "L"
+    assert upload.image.getpixel((5, 10)) == 255 and upload.image.getpixel((35, 10)) == 0
+    assert upload.notes == ["transparent pixels laid on white, as a browser shows them"]
+
+
+def test_exif_orientation_is_applied():
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: the stored picture must be turned 90 degrees clockwise to be upright
+    upload = read_upload(encode(halves(0, 255, mode="L"), "JPEG", exif=exif), "phone.jpg")
+    assert upload.image.size == (20, 40)
+    # Turned clockwise, the stored left (black) half is on top.
+    assert upload.image.getpixel((10, 5)) < 30 and upload.image.getpixel((10, 35)) > 225
+    assert upload.notes == ["rotated upright as its EXIF orientation asks"]
+
+
+# read_upload: refusals
+
+
+def test_too_many_pixels_is_refused_from_the_header():
+    data = encode(Image.new("1", (8000, 6000)), "PNG")
+    assert len(data) < 100_000
+    with pytest.raises(UploadError, match=r"bomb\.png: at 8000x6000 pixels, the image has more than the 40 megapixels"):
+        read_upload(data, "bomb.png")
+
+
+@pytest.mark.parametrize("size", [(20_000, 20_000), (12_000, 10_000), (7_000, 6_000)])
+def test_decompression_bombs_are_refused_before_decoding(size):
+    """The files hold one pixel: had they been decoded, the error would say they are cut short, not too big.
+    Pillow itself raises above 2x its limit and warns above it; both become the same refusal, and the warning
+    filter is changed only for the call."""
+    filters = list(warnings.filters)
+    with pytest.raises(UploadError, match="more than the 40 megapixels genviz accepts"):
+        read_upload(png_with_size(*size), "bomb.png")
+    assert warnings.filters == filters
+
+
+def test_oversize_file_is_refused():
+    with pytest.raises(UploadError, match=r"big\.png: the file is 20\.0 MiB, more than the 20 MiB"):
+        read_upload(b"\0" * (MAX_UPLOAD_BYTES + 1), "big.png")
+
+
+def test_empty_file_is_refused():
+    with pytest.raises(UploadError, match=r"empty\.png: the file is empty"):
+        read_upload(b"", "empty.png")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        random.Random(0).randbytes(5000),
+        b"These are not the pixels you are looking for.\n" * 20,
+        encode(Image.new("RGB", (32, 32)), "ICO"),
+        encode(Image.new("RGB", (32, 32)), "PDF"),
+        png_with_size(0, 1),
+    ],
+    ids=["random", "text", "ico", "pdf", "zero-width"],
+)
+def test_unreadable_or_unsupported_files_are_refused(data):
+    with pytest.raises(UploadError, match=r"^file: not an image genviz can read \(PNG, JPEG, BMP, GIF, WebP or TIFF\)"):
+        read_upload(data, "file")
+
+
+def test_truncated_png_is_refused():
+    noise = Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8))
+    data = encode(noise, "PNG")
+    with pytest.raises(UploadError, match=r"cut\.png: the file is damaged or cut short"):
+        read_upload(data[: len(data) // 2], "cut.png")
+
+
+@pytest.mark.filterwarnings("ignore:.*:UserWarning:PIL")  # Pillow's TIFF reader warns about the damage it skips
+def test_any_bytes_give_an_upload_or_an_upload_error():
+    rng = random.Random(1)
+    noise = Image.fromarray(np.random.default_rng(1).integers(0, 256, (24, 24, 3), dtype=np.uint8))
+    seeds = [encode(noise, fmt) for fmt in ("PNG", "JPEG", "BMP", "GIF", "WEBP", "TIFF")]
+    seeds.append(encode(noise, "GIF", save_all=True, append_images=[noise.rotate(90)]))
+    outcomes = {Upload: 0, UploadError: 0}
+    for _ in range(400):
+        data = bytearray(rng.choice(seeds) if rng.random() < 0.9 else rng.randbytes(rng.randrange(1, 3000)))
+        for _ in range(rng.randint(1, 8)):
+            data[rng.randrange(len(data))] = rng.randrange(256)
+        if rng.random() < 0.3:
+            data = data[: rng.randrange(1, len(data))]
+        try:
+            upload = read_upload(bytes(data), "fuzz")
+        except UploadError:
+            outcomes[UploadError] += 1
+        else:
+            assert upload.image.mode in ("L", "RGB")
+            upload.image.tobytes()  # the pixels are really there
+            outcomes[Upload] += 1
+    assert outcomes[Upload] > 0 and outcomes[UploadError] > 0
+
+
+# to_model_input
+
+
+def test_dark_on_light_digit_is_inverted_and_padded():
+    assert is_dark_on_light(stroke()) and not is_dark_on_light(Image.new("L", (10, 10), 0))
+    tensor, notes = to_model_input(stroke(), (1, 28, 28))
+    assert tensor.shape == (1, 28, 28) and tensor.dtype == torch.float32
+    assert 0 <= tensor.min() and tensor.max() <= 1
+    # Border black (padding included: it was taken after inverting), stroke bright.
+    border = torch.cat([tensor[0, 0], tensor[0, -1], tensor[0, :, 0], tensor[0, :, -1]])
+    assert border.max() < 0.02 and tensor.max() > 0.9
+    # 120x20 scaled by 28/200 is about 17x3: the aspect ratio kept (stretching would give about 17x6).
+    width, height = bright_box(tensor)
+    assert 16 <= width <= 18 and 2 <= height <= 4
+    assert notes == [
+        "inverted: the model was trained on light-on-dark images and this one is dark-on-light",
+        "resized from 200x100 to 28x28, keeping the aspect ratio and padding the top and bottom",
+    ]
+
+
+def test_invert_false_keeps_dark_on_light():
+    tensor, notes = to_model_input(stroke(), (1, 28, 28), invert=False)
+    assert tensor[0, 0].min() > 0.98 and tensor[0, 14].min() < 0.1  # white padding, dark stroke
+    assert notes == ["resized from 200x100 to 28x28, keeping the aspect ratio and padding the top and bottom"]
+
+
+def test_invert_true_is_forced_and_said():
+    tensor, notes = to_model_input(Image.new("L", (28, 28), 0), (1, 28, 28), invert=True)
+    assert torch.equal(tensor, torch.ones(1, 28, 28)) and notes == ["inverted, as asked"]
+
+
+def test_crop_fills_the_square():
+    tensor, notes = to_model_input(stroke(), (1, 28, 28), fit="crop")
+    assert tensor.shape == (1, 28, 28)
+    # Scaled by 0.28 to 56x28 and the centre 28 columns kept: the 120-wide bar spans them all, 20 * 0.28 rows tall.
+    width, height = bright_box(tensor)
+    assert width == 28 and 5 <= height <= 7
+    assert notes[-1] == "resized from 200x100 to 28x28, keeping the aspect ratio and cropping the sides"
+
+
+def test_stretch_ignores_the_aspect_ratio():
+    tensor, notes = to_model_input(stroke(), (1, 28, 28), fit="stretch")
+    width, height = bright_box(tensor)
+    assert tensor.shape == (1, 28, 28) and 16 <= width <= 18 and 5 <= height <= 7
+    assert notes[-1] == "stretched from 200x100 to 28x28, ignoring the aspect ratio"
+
+
+def test_padding_a_tall_image_pads_the_sides_with_its_border_colour():
+    image = Image.new("RGB", (50, 100), (10, 20, 30))
+    tensor, notes = to_model_input(image, (3, 32, 32))
+    assert torch.allclose(tensor[:, :, 0], torch.tensor([10, 20, 30]).div(255)[:, None])
+    assert notes == ["resized from 50x100 to 32x32, keeping the aspect ratio and padding the sides"]
+
+
+def test_rgb_on_white_is_not_inverted_for_a_colour_model():
+    image = Image.new("RGB", (64, 64), (255, 255, 255))
+    image.paste(RED, (16, 16, 48, 48))
+    tensor, notes = to_model_input(image, (3, 32, 32))
+    assert tensor.shape == (3, 32, 32)
+    assert tensor[:, 0, 0].tolist() == [1, 1, 1] and tensor[:, 16, 16].tolist() == [1, 0, 0]
+    assert notes == ["resized from 64x64 to 32x32"]
+
+
+def test_greyscale_for_a_colour_model_gets_three_equal_channels():
+    image = Image.fromarray(np.arange(32 * 32, dtype=np.uint8).reshape(32, 32) % 251)
+    tensor, notes = to_model_input(image, (3, 32, 32))
+    assert tensor.shape == (3, 32, 32) and torch.equal(tensor[0], tensor[1]) and torch.equal(tensor[1], tensor[2])
+    assert torch.equal(tensor[0], torch.tensor(np.asarray(image)).float() / 255)
+    assert notes == ["greyscale copied into the 3 colour channels"]
+
+
+def test_colour_for_a_greyscale_model_is_converted():
+    tensor, notes = to_model_input(Image.new("RGB", (28, 28), BLUE), (1, 28, 28))
+    assert tensor.shape == (1, 28, 28) and notes == ["converted to greyscale"]
+    assert torch.allclose(tensor, torch.full((1, 28, 28), 29 / 255))  # ITU-R 601 luma of pure blue
+
+
+def test_right_sized_input_is_untouched():
+    image = Image.fromarray(np.random.default_rng(2).integers(0, 80, (28, 28), dtype=np.uint8))
+    tensor, notes = to_model_input(image, (1, 28, 28))
+    assert notes == [] and torch.equal(tensor[0], torch.tensor(np.asarray(image)).float() / 255)
+
+
+def test_bad_arguments_raise():
+    with pytest.raises(ValueError, match="fit must be one of"):
+        to_model_input(stroke(), (1, 28, 28), fit="zoom")
+    with pytest.raises(ValueError, match="not RGBA"):
+        to_model_input(Image.new("RGBA", (4, 4)), (3, 32, 32))
+
+
+# Export
+
+
+def test_png_bytes_round_trip():
+    image = halves(RED, GREEN)
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(png_bytes(image)))), np.asarray(image))
+
+
+def test_gif_keeps_every_frame_even_repeated_ones_and_loops():
+    values = [0, 0, 90, 90, 90, 255]  # Image.save(save_all=True) would write 3 frames
+    frames = [Image.new("L", (8, 8), value) for value in values]
+    gif = Image.open(io.BytesIO(gif_bytes(frames, fps=8, scale_to=32)))
+    assert gif.n_frames == len(values) and gif.info["loop"] == 0 and gif.size == (32, 32)
+    for index, value in enumerate(values):
+        gif.seek(index)
+        assert gif.info["duration"] == 120  # 1000 / 8 ms to GIF's 1/100 s
+        assert set(np.asarray(gif.convert("L")).ravel().tolist()) == {value}
+
+
+def test_gif_colours_survive():
+    frames = [halves(RED, BLUE), halves(GREEN, RED)]
+    gif = Image.open(io.BytesIO(gif_bytes(frames)))
+    assert gif.size == (40, 20)
+    gif.seek(1)
+    rgb = gif.convert("RGB")
+    assert rgb.getpixel((5, 10)) == GREEN and rgb.getpixel((35, 10)) == RED
+
+
+@pytest.mark.parametrize(("size", "scale_to", "expected"), [((28, 28), 100, (112, 112)), ((15, 9), 40, (60, 36))])
+def test_mp4_has_every_frame_in_order_at_even_size(size, scale_to, expected):
+    av = pytest.importorskip("av")
+    colours = [RED, RED, GREEN, BLUE, BLUE, (255, 255, 255)]
+    data = mp4_bytes([Image.new("RGB", size, colour) for colour in colours], fps=8, scale_to=scale_to)
+    with av.open(io.BytesIO(data)) as container:
+        stream = container.streams.video[0]
+        assert stream.codec_context.name == "h264" and stream.average_rate == 8
+        decoded = [frame.to_ndarray(format="rgb24") for frame in container.decode(stream)]
+    assert len(decoded) == len(colours)
+    for frame, colour in zip(decoded, colours, strict=True):
+        assert frame.shape[1::-1] == expected
+        assert np.abs(frame.reshape(-1, 3).mean(0) - colour).max() < 12
+
+
+def test_mp4_without_pyav_says_how_to_get_it(monkeypatch):
+    monkeypatch.setattr(images, "MP4_AVAILABLE", False)
+    with pytest.raises(RuntimeError, match="pip install av"):
+        mp4_bytes([Image.new("RGB", (8, 8))])
+
+
+def test_animations_need_frames_of_one_size():
+    with pytest.raises(ValueError, match="at least one frame"):
+        gif_bytes([])
+    with pytest.raises(ValueError, match="one size"):
+        gif_bytes([Image.new("L", (8, 8)), Image.new("L", (9, 8))])
+
+
+def test_heatmap_runs_from_black_to_pale_yellow_and_clips_above_top():
+    values = torch.tensor([[0.0, 0.5, 1.0, 3.0]])
+    rgb = np.asarray(heatmap(values, top=1.0))
+    assert rgb.shape == (1, 4, 3)
+    assert rgb[0, 0].tolist() == [0, 0, 4] and rgb[0, 2].tolist() == [252, 255, 164]
+    assert rgb[0, 3].tolist() == rgb[0, 2].tolist()  # above the top: the top colour
+    assert rgb[0, 1].tolist() == [188, 55, 84]  # the middle anchor
+    brightness = np.asarray(heatmap(torch.linspace(0, 1, 50)[None], 1.0).convert("L"))[0].astype(int)
+    assert (np.diff(brightness) >= 0).all()  # brighter means larger
+
+
+def test_zip_holds_every_file():
+    archive = zipfile.ZipFile(io.BytesIO(zip_bytes({"a/b.png": b"1", "metrics.csv": b"x,y\n"})))
+    assert archive.namelist() == ["a/b.png", "metrics.csv"] and archive.read("metrics.csv") == b"x,y\n"
