@@ -106,6 +106,35 @@ def load_dataset(name: str, split: str = "train", download: bool = True, image_s
     return _image_folder(name, split, image_size)
 
 
+# Where torchvision keeps each dataset under the data root.
+TORCHVISION_FOLDERS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "cifar10": "cifar-10-batches-py"}
+
+
+def available_datasets() -> list[str]:
+    """Datasets whose test split is under the data root now (no download needed)."""
+    root = data_root()
+    found = [name for name, folder in TORCHVISION_FOLDERS.items() if (root / folder).is_dir()]
+    if root.is_dir():
+        found += sorted(p.name for p in root.iterdir() if (p / "test").is_dir() and p.name not in found)
+    return found
+
+
+def as_shape(images: torch.Tensor, shape: tuple[int, int, int]) -> torch.Tensor:
+    """uint8 images (N, C, H, W) of one dataset made into another's: greyscale by luminance (ITU-R
+    601) or colour by repeating the channel, then resized with antialiasing. Lets a model score
+    images from a dataset it was not trained on."""
+    from torchvision.transforms.v2 import functional as F
+
+    channels, height, width = shape
+    if images.shape[1] == 3 and channels == 1:
+        images = F.rgb_to_grayscale(images)
+    elif images.shape[1] == 1 and channels == 3:
+        images = images.expand(-1, 3, -1, -1)
+    if images.shape[2:] != (height, width):
+        images = F.resize(images, [height, width], antialias=True)
+    return images.contiguous()
+
+
 def _mnist_like(cls_name: str, class_names: list[str] | None = None):
     def read(root: Path, split: str, download: bool):
         from torchvision import datasets

@@ -136,6 +136,57 @@ def traversal(
     return decode(model, zs), values
 
 
+INTERPOLATIONS = ("slerp", "linear")
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation (Shoemake 1985; for latents, White 2016) from a (D,) to b (D,) at
+    fractions t (T,) -> (T, D): along the great circle between their directions, with their norms
+    blended linearly, so that paths stay where a Gaussian prior puts its mass (near the shell of
+    radius sqrt(D)), not through the low-density middle a straight line crosses."""
+    a, b, t = a.double(), b.double(), t.double()[:, None]
+    na, nb = a.norm(), b.norm()
+    if na == 0 or nb == 0:
+        return torch.lerp(a, b, t).float()
+    omega = torch.arccos(torch.clamp(torch.dot(a / na, b / nb), -1.0, 1.0))
+    if omega < 1e-6:  # (anti-)parallel directions: the circle is undefined or any; the line is the limit
+        return torch.lerp(a, b, t).float()
+    direction = (torch.sin((1 - t) * omega) * a / na + torch.sin(t * omega) * b / nb) / torch.sin(omega)
+    return (direction * torch.lerp(na, nb, t)).float()
+
+
+def interpolate(
+    a: torch.Tensor, b: torch.Tensor, steps: int, method: str = "slerp", centre: torch.Tensor | None = None
+) -> torch.Tensor:
+    """`steps` latents (steps, D) from a to b inclusive, evenly spaced in the fraction. Slerp turns
+    about `centre` (the prior's mean; an autoencoder's latent mean): its angles mean nothing about
+    any other point. The ends are a and b exactly."""
+    if method not in INTERPOLATIONS:
+        raise ValueError(f"unknown interpolation {method!r}; choose one of {', '.join(INTERPOLATIONS)}")
+    if steps < 2:
+        raise ValueError(f"an interpolation needs at least 2 steps, got {steps}")
+    a, b = a.float().cpu(), b.float().cpu()
+    t = torch.linspace(0, 1, steps)
+    if method == "linear":
+        path = torch.lerp(a, b, t[:, None])
+    else:
+        c = torch.zeros_like(a) if centre is None else centre.float().cpu()
+        path = c + slerp(a - c, b - c, t)
+    path[0], path[-1] = a, b
+    return path
+
+
+def interpolate_grid(
+    corners: torch.Tensor, rows: int, cols: int, method: str = "slerp", centre: torch.Tensor | None = None
+) -> torch.Tensor:
+    """A rows x cols grid of latents (rows, cols, D) between four corners (4, D): top-left, top-right,
+    bottom-left, bottom-right. Each row interpolates between the left and right edges, which
+    interpolate down from the top corners to the bottom ones: bilinear for `linear`."""
+    left = interpolate(corners[0], corners[2], rows, method, centre)
+    right = interpolate(corners[1], corners[3], rows, method, centre)
+    return torch.stack([interpolate(left[r], right[r], cols, method, centre) for r in range(rows)])
+
+
 def parse_latent(text: str, latent_dim: int) -> torch.Tensor:
     """A pasted latent vector: numbers separated by commas or spaces, optionally in brackets."""
     parts = [p for p in re.split(r"[\s,]+", text.strip().strip("[]()")) if p]
@@ -172,6 +223,30 @@ class Projection:
         if self.method == "pca":
             return (points @ self.state["components"] + self.state["mean"]).astype(np.float32)
         return self._umap_inverse(points)
+
+    def place(self, latents: torch.Tensor | np.ndarray) -> np.ndarray:
+        """Latents (M, D) not in the map -> their 2-D positions (M, 2). PCA's is exact. For UMAP it is
+        where UMAP's own transform starts: the mean of the map positions of each latent's
+        n_neighbors nearest mapped latents, weighted by UMAP's fuzzy membership strengths; UMAP's
+        further epochs, which need the whole fitted model, are skipped, so it is approximate."""
+        z = np.asarray(latents, dtype=np.float32).reshape(-1, self.latents.shape[1])
+        if self.method == "pca":
+            return ((z - self.state["mean"]) @ self.state["components"].T).astype(np.float32)
+        from scipy.spatial.distance import cdist
+        from umap.umap_ import smooth_knn_dist
+
+        k = min(int(self.settings["n_neighbors"]), len(self.latents))
+        d = cdist(z, self.latents)
+        index = np.argpartition(d, k - 1, axis=1)[:, :k]
+        dists = np.take_along_axis(d, index, axis=1).astype(np.float32)
+        order = np.argsort(dists, axis=1)
+        index, dists = np.take_along_axis(index, order, axis=1), np.take_along_axis(dists, order, axis=1)
+        # UMAP.transform's local connectivity for new points is its own (1) minus one.
+        sigmas, rhos = smooth_knn_dist(dists, float(k), local_connectivity=0.0)
+        weights = np.exp(-np.maximum(dists - rhos[:, None], 0) / sigmas[:, None])
+        weights[weights.sum(1) == 0, 0] = 1.0  # all underflowed: the nearest neighbour alone
+        weights /= weights.sum(1, keepdims=True)
+        return np.einsum("mk,mkc->mc", weights, self.coords[index]).astype(np.float32)
 
     def inside(self, points: np.ndarray) -> np.ndarray:
         """Which points (M, 2) lie in the map's convex hull, where the inverse is defined, (M,) bool."""

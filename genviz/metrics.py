@@ -4,10 +4,15 @@ import math
 
 import torch
 from torch import nn
-from torchmetrics.classification import BinaryAUROC
+from torchmetrics.classification import BinaryAUROC, BinaryROC
+from torchmetrics.functional.image import structural_similarity_index_measure
 from torchmetrics.image.fid import FrechetInceptionDistance
 
+from genviz.models import GAN, GenerativeModel
 from genviz.models.vae import VAE
+from genviz.noise import corrupt
+
+SCORES = {"reconstruction": "reconstruction error (MSE)", "elbo": "negative ELBO (nats)"}
 
 
 def mse(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -17,6 +22,16 @@ def mse(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 def psnr(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Peak signal-to-noise ratio in dB for a peak of 1; identical images are capped at 100 dB."""
     return 10 * torch.log10(1 / mse(x, y).clamp_min(1e-10))
+
+
+def ssim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Structural similarity (Wang et al. 2004; 11-pixel Gaussian window, sigma 1.5) per image, (B,)."""
+    return structural_similarity_index_measure(x.float(), y.float(), data_range=1.0, reduction="none")
+
+
+def error_map(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Squared error per pixel, averaged over channels, (B, H, W)."""
+    return (x - y).pow(2).mean(1)
 
 
 @torch.no_grad()
@@ -99,6 +114,71 @@ def precision_recall(real: torch.Tensor, fake: torch.Tensor, k: int = 3, chunk: 
     precision = _covered(fake, real, _kth_neighbour_radii(real, k, chunk), chunk).float().mean()
     recall = _covered(real, fake, _kth_neighbour_radii(fake, k, chunk), chunk).float().mean()
     return float(precision), float(recall)
+
+
+@torch.no_grad()
+def anomaly_scores(
+    model: GenerativeModel, images: torch.Tensor, score: str = "reconstruction", batch_size: int = 500, progress=None
+) -> torch.Tensor:
+    """Anomaly scores (N,) on the CPU, higher meaning more anomalous, of images (N, C, H, W): uint8,
+    or floats in [0, 1]. "reconstruction": the MSE of the model's reconstruction (for a GAN, of
+    the nearest sample an inversion finds); "elbo": a VAE's negative ELBO, one posterior sample
+    drawn with a fixed seed so that a score does not change between runs. `progress(done, total)`."""
+    if score not in SCORES:
+        raise ValueError(f"unknown score {score!r}; choose one of {', '.join(SCORES)}")
+    if score == "elbo" and not isinstance(model, VAE):
+        raise ValueError(f"the negative ELBO needs a VAE; this is a {model.kind}")
+    generator = torch.Generator().manual_seed(0)
+    out = []
+    for start in range(0, len(images), batch_size):
+        x = images[start : start + batch_size].to(model.device)
+        x = x.float().div(255) if not x.is_floating_point() else x.float()
+        if score == "elbo":
+            out.append(negative_elbo(model, x, generator).cpu())
+        else:
+            out.append(mse(model.reconstruct(x), x).cpu())
+        if progress:
+            progress(min(start + batch_size, len(images)), len(images))
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def denoising_curve(
+    models: dict[str, GenerativeModel], clean: torch.Tensor, kind: str, levels: list[float], seed: int = 0
+) -> dict[str, list[float]]:
+    """Mean PSNR (dB) against clean images (N, C, H, W) in [0, 1] at each noise level: of the noisy
+    input ("noisy input") and of each model's reconstruction of it. The same noise for every model."""
+    curves: dict[str, list[float]] = {"noisy input": []} | {name: [] for name in models}
+    for level in levels:
+        noisy = corrupt(clean, kind, level, torch.Generator().manual_seed(seed))
+        curves["noisy input"].append(float(psnr(noisy, clean).mean()))
+        for name, model in models.items():
+            out = model.reconstruct(noisy.to(model.device)).cpu()
+            curves[name].append(float(psnr(out, clean).mean()))
+    return curves
+
+
+def is_approximate(model: GenerativeModel) -> bool:
+    """A GAN's reconstruction is a search for the nearest sample, not an encoding."""
+    return isinstance(model, GAN)
+
+
+def percentile(score: float, reference: torch.Tensor) -> float:
+    """The share of reference scores below `score`, in percent."""
+    return float((reference < score).float().mean()) * 100
+
+
+def false_positive_rate(threshold: float, reference: torch.Tensor) -> float:
+    """The share of normal (reference) images a threshold flags: scores above it, in percent."""
+    return float((reference > threshold).float().mean()) * 100
+
+
+def roc_curve(scores: torch.Tensor, is_anomaly: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """False- and true-positive rates (each (T,), from 0 to 1) over every threshold of the scores."""
+    metric = BinaryROC()
+    metric.update(scores.float().cpu(), is_anomaly.long().cpu())
+    fpr, tpr, _ = metric.compute()
+    return fpr, tpr
 
 
 def auroc(scores: torch.Tensor, is_anomaly: torch.Tensor) -> float:

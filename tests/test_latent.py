@@ -113,3 +113,56 @@ def test_pasted_latents_are_parsed_or_refused_with_a_reason():
         lt.parse_latent("1, x, 2", 3)
     with pytest.raises(ValueError, match="infinite or NaN"):
         lt.parse_latent("1, nan, 2", 3)
+
+
+def test_interpolations_start_and_end_on_their_endpoints(vae, encoded):
+    z = encoded[0]
+    for method in lt.INTERPOLATIONS:
+        path = lt.interpolate(z[0], z[1], 9, method)
+        assert path.shape == (9, vae.latent_dim)
+        assert torch.equal(path[0], z[0]) and torch.equal(path[-1], z[1])
+        decodes = lt.decode(vae, path[[0, -1]])
+        assert torch.equal(decodes, lt.decode(vae, z[:2]))
+    with pytest.raises(ValueError, match="at least 2"):
+        lt.interpolate(z[0], z[1], 1)
+    with pytest.raises(ValueError, match="unknown interpolation"):
+        lt.interpolate(z[0], z[1], 4, "cubic")
+
+
+def test_slerp_keeps_to_the_sphere_where_a_line_cuts_inside():
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(2, 64, generator=g)
+    b = b * a.norm() / b.norm()  # same norm: slerp stays on that sphere all the way
+    arc, line = lt.interpolate(a, b, 11, "slerp"), lt.interpolate(a, b, 11, "linear")
+    assert torch.allclose(arc.norm(dim=1), a.norm().expand(11), rtol=1e-5)
+    assert line.norm(dim=1)[5] < 0.8 * a.norm()  # near-orthogonal Gaussian vectors: the midpoint shrinks by ~1/sqrt(2)
+    # Equal angles between consecutive steps: a constant-speed arc.
+    cos = torch.nn.functional.cosine_similarity(arc[:-1], arc[1:])
+    assert torch.allclose(cos, cos[0].expand(10), atol=1e-5)
+    # Slerp turns about the centre it is given: shifted endpoints give the same path, shifted.
+    centre = torch.full((64,), 3.0)
+    assert torch.allclose(lt.interpolate(a + centre, b + centre, 11, "slerp", centre), arc + centre, atol=1e-5)
+
+
+def test_a_grid_between_four_corners_is_bilinear_and_has_them_at_its_corners():
+    corners = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    grid = lt.interpolate_grid(corners, 3, 5, "linear")
+    assert grid.shape == (3, 5, 2)
+    assert torch.equal(grid[0, 0], corners[0]) and torch.equal(grid[0, -1], corners[1])
+    assert torch.equal(grid[-1, 0], corners[2]) and torch.equal(grid[-1, -1], corners[3])
+    assert torch.allclose(grid[1, 2], torch.tensor([0.5, 0.5]))  # the centre of the square
+    assert torch.allclose(grid[:, :, 0], torch.linspace(0, 1, 5).expand(3, 5))
+
+
+def test_new_latents_land_among_their_neighbours_on_the_map(encoded):
+    z, labels = encoded
+    pca = lt.project(z, labels, "pca")
+    assert np.allclose(pca.place(z[:5]), pca.coords[:5], atol=1e-4)
+    projection = lt.project(z[:500], labels[:500], "umap", n_neighbors=10)
+    placed = projection.place(z[500:])
+    assert placed.shape == (100, 2) and np.isfinite(placed).all()
+    # Each held-out latent lands nearer its own class's points than the typical distance between points.
+    own = [np.linalg.norm(projection.coords[projection.labels == c] - p, axis=1).min()
+           for p, c in zip(placed, labels[500:].numpy(), strict=True)]  # fmt: skip
+    spread = np.linalg.norm(projection.coords - projection.coords.mean(0), axis=1).mean()
+    assert np.median(own) < 0.1 * spread
