@@ -12,5 +12,8 @@ PAGES = [
     st.Page("views/map.py", title="Latent map", icon=":material/scatter_plot:"),
     st.Page("views/sample.py", title="Sample", icon=":material/grid_view:"),
     st.Page("views/sliders.py", title="Latent sliders", icon=":material/tune:"),
+    st.Page("views/interpolate.py", title="Interpolate", icon=":material/linear_scale:"),
+    st.Page("views/reconstruct.py", title="Reconstruct and denoise", icon=":material/auto_fix_high:"),
+    st.Page("views/anomaly.py", title="Anomaly detection", icon=":material/troubleshoot:"),
 ]
 st.navigation(PAGES).run()

@@ -3,13 +3,17 @@
 Kept out of `genviz`, which never imports streamlit.
 """
 
+import csv
+import io
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 import torch
+from PIL import Image
 
 from genviz import CheckpointError, load_model
 from genviz import latent as lt
@@ -23,9 +27,13 @@ from genviz.checkpoint import (
     read_config,
     read_metrics,
 )
-from genviz.data import ImageDataset, cache_dir, load_dataset
+from genviz.data import DatasetError, ImageDataset, as_shape, cache_dir, load_dataset
+from genviz.images import FITS, UploadError, enlarge, read_upload, to_model_input, to_pil
+from genviz.metrics import anomaly_scores, denoising_curve, is_approximate
 from genviz.models import GAN, GENERATIVE, Classifier, GenerativeModel
 
+# What the uploaders offer; genviz.images reads the file's contents, whatever its name says.
+UPLOAD_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff"]
 CHECKPOINTS = Path(os.environ.get("GENVIZ_CHECKPOINTS", Path(__file__).parent / "checkpoints"))
 
 
@@ -84,6 +92,11 @@ def cached_fingerprint(path: str, stamp: tuple) -> str:
     return fingerprint(path)
 
 
+def model_fingerprint(path: str) -> str:
+    files = [Path(path) / name for name in (CONFIG_FILE, WEIGHTS_FILE)]
+    return cached_fingerprint(path, tuple((f.stat().st_mtime_ns, f.stat().st_size) for f in files))
+
+
 @st.cache_resource(max_entries=8, show_spinner=False)
 def cached_map_file(file: str, mtime: float) -> lt.Projection:
     """A map read from disk once per process (per version of the file), so that what its inverse
@@ -95,9 +108,7 @@ def latent_map(path: str, model: GenerativeModel, n: int, method: str, n_neighbo
     """The model's map of n points (test images, or GAN samples), from the disk cache when this
     model, subset and setting were mapped before; otherwise computed with a progress bar."""
     settings = f"{n}-{method}" + (f"-{n_neighbors}-{min_dist}" if method == "umap" else "")
-    files = [Path(path) / name for name in (CONFIG_FILE, WEIGHTS_FILE)]
-    stamp = tuple((f.stat().st_mtime_ns, f.stat().st_size) for f in files)
-    file = cache_dir() / "maps" / f"{cached_fingerprint(path, stamp)}-{settings}.npz"
+    file = cache_dir() / "maps" / f"{model_fingerprint(path)}-{settings}.npz"
     if file.is_file():
         try:
             return cached_map_file(str(file), file.stat().st_mtime)
@@ -208,9 +219,11 @@ def model_picker() -> tuple[str, GenerativeModel] | None:
     return path, model
 
 
-def map_figure(projection: lt.Projection, names: list[str], grid: np.ndarray, pick: dict | None) -> go.Figure:
+def map_figure(
+    projection: lt.Projection, names: list[str], grid: np.ndarray, pick: dict | None, path: np.ndarray | None = None
+) -> go.Figure:
     """The latent map: one trace per class (customdata: point index), an invisible grid behind them
-    whose clicks decode empty space, and a star where the last pick was."""
+    whose clicks decode empty space, a star where the last pick was, and a path (P, 2) through it."""
     fig = go.Figure()
     # First, so that it lies under the points; clicks that miss every point land on it.
     fig.add_trace(
@@ -253,6 +266,20 @@ def map_figure(projection: lt.Projection, names: list[str], grid: np.ndarray, pi
                 marker={"symbol": "star", "size": 16, "color": "black", "line": {"color": "white", "width": 1}},
             )
         )
+    if path is not None:
+        fig.add_trace(
+            go.Scatter(
+                x=path[:, 0],
+                y=path[:, 1],
+                mode="lines+markers+text",
+                name="interpolation",
+                text=["start"] + [""] * (len(path) - 2) + ["end"],
+                textposition="top center",
+                hovertemplate="step %{pointNumber}<extra></extra>",
+                line={"color": "black", "width": 2},
+                marker={"size": 7, "color": "black"},
+            )
+        )
     fig.update_layout(
         height=600, margin={"l": 0, "r": 0, "t": 30, "b": 0}, hovermode="closest", legend_itemsizing="constant"
     )
@@ -282,3 +309,251 @@ def dimension_order(_model: GenerativeModel, path: str, n: int = 2000) -> torch.
 def encoded_test_image(_model: GenerativeModel, path: str, index: int) -> torch.Tensor:
     """The latent (D,) of one test image; for a GAN, found by inverting the generator."""
     return lt.encode_images(_model, test_set(_model).images[index : index + 1])[0]
+
+
+def compatible_models(model: GenerativeModel) -> list[str]:
+    """Checkpoint folders of autoencoders, VAEs and GANs that take the same images as `model`:
+    those that can be compared with it side by side."""
+    custom = st.session_state.get("custom_path", "")
+    folders = [str(p) for p in find_checkpoints(CHECKPOINTS)] + ([custom] if custom else [])
+    found = []
+    for folder in dict.fromkeys(folders):
+        try:
+            config = read_config(folder)
+        except CheckpointError:
+            continue
+        if config["family"] in GENERATIVE and tuple(config["model"]["image_shape"]) == model.image_shape:
+            found.append(folder)
+    return found
+
+
+def loaded_models(paths: list[str]) -> dict[str, GenerativeModel]:
+    """Folder name -> model for each path that loads; says in the page why any other does not."""
+    models = {}
+    for p in paths:
+        try:
+            models[Path(p).name] = cached_model(p)
+        except CheckpointError as e:
+            st.error(f"`{Path(p).name}` is left out: {e}")
+    return models
+
+
+@dataclass
+class Picture:
+    """An image ready for a model: from an upload or the test set."""
+
+    name: str
+    image: torch.Tensor  # (C, H, W) in [0, 1]
+    notes: list[str]
+
+
+def fit_controls(model: GenerativeModel, key: str) -> tuple[str, bool | None]:
+    """How uploads become the model's input: fit, and (for one-channel models) inversion."""
+    c, h, w = model.image_shape
+    left, right = st.columns(2)
+    fit = left.radio(
+        "Fit to the model's size",
+        FITS,
+        horizontal=True,
+        key=f"{key}_fit",
+        help=f"Uploads become {w}x{h}: pad keeps the whole image, crop fills the square, stretch ignores the aspect",
+    )
+    invert = None
+    if c == 1:
+        choice = right.radio(
+            "Invert",
+            ["Auto", "Yes", "No"],
+            horizontal=True,
+            key=f"{key}_invert",
+            help="The model was trained on light strokes on a dark background; auto inverts dark-on-light uploads",
+        )
+        invert = {"Auto": None, "Yes": True, "No": False}[choice]
+    return fit, invert
+
+
+def read_pictures(files: list, model: GenerativeModel, fit: str, invert: bool | None) -> list[Picture]:
+    """Each upload as the model's input; a bad file gets an error in the page and is skipped, the
+    others are still read."""
+    pictures = []
+    for f in files:
+        try:
+            upload = read_upload(f.getvalue(), f.name)
+        except UploadError as e:
+            st.error(f"{e}", icon=":material/broken_image:")
+            continue
+        image, notes = to_model_input(upload.image, model.image_shape, fit, invert)
+        pictures.append(Picture(f.name, image, upload.notes + notes))
+    return pictures
+
+
+def parse_indices(text: str, count: int) -> list[int]:
+    """Test image numbers typed as '0, 5, 10-15'; ValueError naming the bad part."""
+    index = []
+    for part in (p.strip() for p in text.replace(";", ",").split(",")):
+        if not part:
+            continue
+        low, _, high = part.partition("-")
+        try:
+            first, last = int(low), int(high or low)
+        except ValueError:
+            raise ValueError(f"{part!r} is not a number or a range such as 10-15") from None
+        if not 0 <= first <= last < count:
+            raise ValueError(f"{part!r} is outside 0 to {count - 1}")
+        index += range(first, last + 1)
+    if not index:
+        raise ValueError("no image numbers given")
+    return index
+
+
+def picture_source(model: GenerativeModel, key: str, default: str = "0-7", limit: int = 64) -> list[Picture]:
+    """The page's images: uploads (converted as the controls say, notes shown) or test images by number."""
+    source = st.radio("Images", ["Upload", "Test images"], horizontal=True, key=f"{key}_source")
+    if source == "Test images":
+        try:
+            data = test_set(model)
+        except DatasetError as e:
+            st.error(f"Test images need the test set of `{model.checkpoint['dataset']['name']}`: {e}")
+            return []
+        text = st.text_input(
+            "Test image numbers", default, key=f"{key}_index", help=f"Numbers or ranges from 0 to {len(data) - 1}"
+        )
+        try:
+            index = parse_indices(text, len(data))[:limit]
+        except ValueError as e:
+            st.error(f"These test images cannot be shown: {e}.")
+            return []
+        names = class_names(model)
+        return [Picture(f"test-{i} ({names[data.labels[i]]})", data.images[i].float().div(255), []) for i in index]
+    files = st.file_uploader(
+        "Upload images",
+        type=UPLOAD_TYPES,
+        accept_multiple_files=True,
+        key=f"{key}_files",
+        help="PNG, JPEG, BMP, GIF (first frame), WebP or TIFF, up to 20 MB each",
+    )
+    fit, invert = fit_controls(model, key)
+    pictures = read_pictures(files or [], model, fit, invert)[:limit]
+    if len(files or []) > limit:
+        st.warning(f"The first {limit} uploads are used.")
+    return pictures
+
+
+def show_notes(pictures: list[Picture]) -> None:
+    """What conversion did to each upload, so that nothing is changed silently."""
+    notes = [f"**{p.name}**: {'; '.join(p.notes)}" for p in pictures if p.notes]
+    if notes:
+        with st.expander(f"How {len(notes)} upload{'s were' if len(notes) > 1 else ' was'} converted"):
+            st.markdown("\n".join(f"- {n}" for n in notes))
+
+
+def show(where, image: torch.Tensor | Image.Image, caption: str, size: int = 112) -> None:
+    """A (C, H, W) image in [0, 1] (or a picture) at `size` pixels with crisp pixels, in `where` (st or a
+    column). A fixed width keeps a row of pictures even, whatever their captions."""
+    picture = to_pil(image) if isinstance(image, torch.Tensor) else image
+    where.image(enlarge(picture, size), caption=caption, width=size, output_format="PNG")
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def test_scores(_model: GenerativeModel, path: str, score: str, n: int) -> torch.Tensor:
+    """Anomaly scores of the first n test images, with a progress bar the first time."""
+    images = test_set(_model).images[:n]
+    bar = st.progress(0.0, text="Scoring the test set...")
+
+    def step(done: int, total: int) -> None:
+        bar.progress(done / total, text=f"Scoring the test set: {done:,} of {total:,}")
+
+    # A GAN inverts each image by a search: smaller batches show progress more often.
+    scores = anomaly_scores(_model, images, score, batch_size=100 if is_approximate(_model) else 500, progress=step)
+    bar.empty()
+    return scores
+
+
+def latest_map(path: str) -> lt.Projection | None:
+    """The most recently computed map of this model (any settings), if the Latent map page made one."""
+    found = sorted((cache_dir() / "maps").glob(f"{model_fingerprint(path)}-*.npz"), key=os.path.getmtime)
+    for file in reversed(found):
+        try:
+            return cached_map_file(str(file), file.stat().st_mtime)
+        except ValueError:
+            continue
+    return None
+
+
+@st.cache_data(show_spinner="Encoding the image...", max_entries=64)
+def encoded_picture(_model: GenerativeModel, path: str, pixels: np.ndarray) -> torch.Tensor:
+    """The latent (D,) of one uint8 image (C, H, W); for a GAN, found by inverting the generator."""
+    return lt.encode_images(_model, torch.from_numpy(pixels)[None])[0]
+
+
+@st.cache_resource(show_spinner="Projecting with PCA...", max_entries=8)
+def pca_map(_model: GenerativeModel, path: str) -> lt.Projection:
+    """A PCA map of the model's latent sample: instant, for pages that need a map before one was made."""
+    z, labels = latent_sample(_model, path)
+    return lt.project(z, labels, "pca")
+
+
+def dataset_name(path: str) -> str | None:
+    try:
+        return read_config(path)["dataset"]["name"]
+    except CheckpointError:
+        return None
+
+
+@st.cache_data(show_spinner="Reconstructing...", max_entries=64)
+def _reconstructed(_model: GenerativeModel, path: str, images: np.ndarray) -> torch.Tensor:
+    x = torch.from_numpy(images).to(_model.device)
+    return _model.reconstruct(x).cpu()
+
+
+def reconstructed(model: GenerativeModel, images: torch.Tensor) -> torch.Tensor:
+    """The model's reconstructions (B, C, H, W) of images in [0, 1], kept per model and images: a
+    GAN's inversion takes a while, and a rerun should not pay for it again."""
+    return _reconstructed(model, model.checkpoint["path"], images.numpy())
+
+
+@st.cache_data(show_spinner="Measuring each model at every noise level...", max_entries=16)
+def _denoising_curves(_models: dict, paths: tuple[str, ...], kind: str, n: int):
+    clean = test_set(next(iter(_models.values()))).images[:n].float().div(255)
+    levels = [round(float(v), 3) for v in torch.linspace(0.1, 1.0, 10)]
+    return denoising_curve(_models, clean, kind, levels), levels, len(clean)
+
+
+def denoising_curves(models: dict[str, GenerativeModel], kind: str, n: int = 128):
+    """Mean PSNR of the noisy input and of each model's output at ten noise levels, over n test images:
+    (curves, levels, images used). Raises DatasetError."""
+    return _denoising_curves(models, tuple(m.checkpoint["path"] for m in models.values()), kind, n)
+
+
+def csv_bytes(rows: list[dict]) -> bytes:
+    """Rows of a table as CSV, for the downloads."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue().encode()
+
+
+@st.cache_data(show_spinner="Scoring...", max_entries=64)
+def _picture_scores(_model: GenerativeModel, path: str, images: np.ndarray, score: str) -> torch.Tensor:
+    return anomaly_scores(_model, torch.from_numpy(images), score)
+
+
+def picture_scores(model: GenerativeModel, images: torch.Tensor, score: str) -> torch.Tensor:
+    """Anomaly scores (B,) of images (B, C, H, W) in [0, 1], kept per model and images."""
+    return _picture_scores(model, model.checkpoint["path"], images.numpy(), score)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def foreign_scores(_model: GenerativeModel, path: str, name: str, score: str, n: int) -> torch.Tensor:
+    """Anomaly scores of the first n test images of another dataset, made the model's shape.
+    Never downloads; raises DatasetError."""
+    with st.spinner(f"Reading the test set of {name}..."):
+        images = as_shape(load_dataset(name, "test", download=False).images[:n], _model.image_shape)
+    bar = st.progress(0.0, text=f"Scoring {name}...")
+
+    def step(done: int, total: int) -> None:
+        bar.progress(done / total, text=f"Scoring {name}: {done:,} of {total:,}")
+
+    scores = anomaly_scores(_model, images, score, batch_size=100 if is_approximate(_model) else 500, progress=step)
+    bar.empty()
+    return scores

@@ -3,6 +3,7 @@
 import importlib.util
 import io
 import os
+import re
 import warnings
 import zipfile
 from dataclasses import dataclass
@@ -264,11 +265,14 @@ def png_bytes(image: Image.Image) -> bytes:
 
 
 def zip_bytes(files: dict[str, bytes]) -> bytes:
-    """A ZIP archive of name -> contents, for downloading every output at once."""
+    """A ZIP archive of name -> contents, for downloading every output at once. Names come partly from
+    uploads' file names, so each folder and file name is reduced to letters, digits, '.', '-' and '_'
+    and can never climb out of the folder it is unpacked in."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, data in files.items():
-            archive.writestr(name, data)
+            parts = (re.sub(r"[^\w.-]+", "_", part).strip(".") or "_" for part in name.split("/"))
+            archive.writestr("/".join(parts), data)
     return buffer.getvalue()
 
 

@@ -1,8 +1,10 @@
 """Shared fixtures: real MNIST from the data root, and tiny models trained on it once per session."""
 
 import shutil
+from pathlib import Path
 
 import pytest
+from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
 import ui
@@ -51,3 +53,19 @@ def app(trained, tmp_path, monkeypatch):
     monkeypatch.setattr(ui, "CHECKPOINTS", tmp_path)
     monkeypatch.setenv("GENVIZ_CACHE_DIR", str(tmp_path / "cache"))
     return AppTest.from_file("../app.py", default_timeout=120)
+
+
+@pytest.fixture
+def media(monkeypatch):
+    """Bytes of every file the app hands to the browser (images, downloads), read by URL: AppTest
+    keeps only their URLs, and its media store ends with each run."""
+    files = {}
+    original = MemoryMediaFileStorage.load_and_get_id
+
+    def record(self, path_or_data, mimetype, kind, filename=None):
+        file_id = original(self, path_or_data, mimetype, kind, filename)
+        files[file_id] = self._files_by_id[file_id].content
+        return file_id
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", record)
+    return lambda url: files[Path(url).stem]

@@ -14,6 +14,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = [
@@ -100,15 +101,24 @@ def image_src(page, caption: str | None = None) -> str:
     return images.first.get_attribute("src")
 
 
+PLOTTED = ".js-plotly-plot .scatterlayer .trace .points path"
+PAGES = [
+    ("", "genviz", IMAGE),
+    ("map", "Latent map", PLOTTED),
+    ("sample", "Sample", IMAGE),
+    ("sliders", "Latent sliders", IMAGE),
+    ("interpolate", "Interpolate", PLOTTED),
+    ("reconstruct", "Reconstruct and denoise", "[data-testid=stFileUploader]"),
+    ("anomaly", "Anomaly detection", ".js-plotly-plot .barlayer"),
+]
+
+
 def test_every_page_opens_with_its_pictures(server, page):
-    for path, heading in (("", "genviz"), ("map", "Latent map"), ("sample", "Sample"), ("sliders", "Latent sliders")):
+    for path, heading, shown in PAGES:
         page.goto(f"{server}/{path}")
         expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
         settled(page)
-        if path == "map":
-            page.locator(".js-plotly-plot .scatterlayer .trace .points path").first.wait_for()
-        else:
-            page.locator(IMAGE).first.wait_for()
+        page.locator(shown).first.wait_for()
         expect(page.get_by_test_id("stException")).to_have_count(0)
         page.screenshot(path=ARTIFACTS / f"{path or 'home'}.png", full_page=True)
 
@@ -170,3 +180,21 @@ def test_clicking_the_map_decodes_a_point_and_empty_space(server, page):
     decoded = image_src(page, "inverse of the clicked spot")
     assert decoded != reconstruction
     page.screenshot(path=ARTIFACTS / "map-clicked.png", full_page=True)
+
+
+def test_an_uploaded_png_is_reconstructed_beside_a_refused_file(server, page, mnist_test, tmp_path):
+    drawn = tmp_path / "drawn-seven.png"  # a test digit as drawn on paper: dark ink on white, 112 px
+    Image.fromarray(255 - mnist_test.images[0, 0].numpy()).resize((112, 112)).save(drawn)
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(100))
+    page.goto(f"{server}/reconstruct")
+    settled(page)
+    page.locator("[data-testid=stFileUploader] input[type=file]").set_input_files([str(drawn), str(broken)])
+    settled(page)
+    expect(page.locator("[data-testid=stImage]", has_text="drawn-seven.png").locator("img")).to_be_visible()
+    reconstruction = page.locator("[data-testid=stImage]", has_text="mnist-vae:").locator("img")
+    expect(reconstruction).to_be_visible()
+    assert reconstruction.evaluate("img => img.complete && img.naturalWidth") == 112
+    expect(page.get_by_test_id("stAlertContentError")).to_contain_text("broken.png")
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+    page.screenshot(path=ARTIFACTS / "reconstruct-upload.png", full_page=True)

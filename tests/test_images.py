@@ -418,6 +418,8 @@ def test_heatmap_runs_from_black_to_pale_yellow_and_clips_above_top():
     assert (np.diff(brightness) >= 0).all()  # brighter means larger
 
 
-def test_zip_holds_every_file():
-    archive = zipfile.ZipFile(io.BytesIO(zip_bytes({"a/b.png": b"1", "metrics.csv": b"x,y\n"})))
-    assert archive.namelist() == ["a/b.png", "metrics.csv"] and archive.read("metrics.csv") == b"x,y\n"
+def test_zip_holds_every_file_under_a_safe_name():
+    files = {"a/b.png": b"1", "metrics.csv": b"x,y\n", "../../etc/x y.png": b"2", "test-0 (7)/input.png": b"3"}
+    archive = zipfile.ZipFile(io.BytesIO(zip_bytes(files)))
+    assert archive.namelist() == ["a/b.png", "metrics.csv", "_/_/etc/x_y.png", "test-0_7_/input.png"]
+    assert archive.read("metrics.csv") == b"x,y\n" and archive.read("_/_/etc/x_y.png") == b"2"

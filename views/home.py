@@ -15,7 +15,13 @@ st.markdown(
     "select a region for its images and their mean.\n"
     "- **Sample**: a grid from the model's prior with a seed, temperature or truncation, as a PNG.\n"
     "- **Latent sliders**: one slider per latent dimension, principal and class-to-class directions, "
-    "and traversals, each redrawing the decode at once."
+    "and traversals, each redrawing the decode at once.\n"
+    "- **Interpolate**: a linear or spherical path between two test images, uploads or random latents "
+    "(or a grid between four), drawn on the latent map, as PNG, GIF or MP4.\n"
+    "- **Reconstruct and denoise**: your images or test images through several models side by side, with "
+    "error maps, MSE, PSNR and SSIM; a denoising lab with three kinds of noise.\n"
+    "- **Anomaly detection**: images scored against the test set's scores, a batch ranked by score, and "
+    "ROC curves against a held-out class or another dataset."
 )
 picked = model_picker()
 if picked:

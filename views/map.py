@@ -112,9 +112,13 @@ elif pick["kind"] == "point":
     label = projection.labels[i]
     detail.subheader(f"Point {i}" + (f": {names[label]}" if label >= 0 else ""))
     a, b = detail.columns(2)
-    a.image(enlarge(to_pil(images_of([i])[0]), 140), caption="generator sample" if is_gan else "test image")
+    a.image(
+        enlarge(to_pil(images_of([i])[0]), 140),
+        caption="generator sample" if is_gan else "test image",
+        output_format="PNG",
+    )
     if not is_gan:
-        b.image(enlarge(to_pil(lt.decode(model, z[None])[0]), 140), caption="reconstruction")
+        b.image(enlarge(to_pil(lt.decode(model, z[None])[0]), 140), caption="reconstruction", output_format="PNG")
     show_latent(z)
 elif pick["kind"] == "space":
     z = torch.from_numpy(projection.inverse(np.array([pick["x"], pick["y"]]))[0])
@@ -122,6 +126,7 @@ elif pick["kind"] == "space":
     detail.image(
         enlarge(to_pil(lt.decode(model, z[None])[0]), 140),
         caption=f"{method.upper()} inverse of the clicked spot, decoded",
+        output_format="PNG",
     )
     show_latent(z)
 else:
@@ -131,7 +136,10 @@ else:
     detail.image(
         grid(images_of(shown)),
         caption=f"{'the first 64 of ' if len(index) > 64 else ''}the selected {'samples' if is_gan else 'images'}",
+        output_format="PNG",
     )
     mean = torch.from_numpy(projection.latents[index].mean(0))
-    detail.image(enlarge(to_pil(lt.decode(model, mean[None])[0]), 140), caption="their mean latent, decoded")
+    detail.image(
+        enlarge(to_pil(lt.decode(model, mean[None])[0]), 140), caption="their mean latent, decoded", output_format="PNG"
+    )
     show_latent(mean)

@@ -48,6 +48,7 @@ shown.image(
     picture,
     caption=f"{side * side} samples of {model.kind.upper()} from {source}, seed {seed}, {setting}",
     width=min(640, 60 * side + 40),
+    output_format="PNG",
 )
 png = io.BytesIO()
 picture.save(png, format="PNG")

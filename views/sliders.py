@@ -138,8 +138,9 @@ def editor() -> None:
             st.image(
                 grid(images, nrow=len(images)),
                 caption=f"z[{d}] from {values[0]:.2f} to {values[-1]:.2f} (-3 to +3 sigma)",
+                output_format="PNG",
             )
-    image_col.image(enlarge(to_pil(lt.decode(model, z[None])[0]), 280), caption="decoded")
+    image_col.image(enlarge(to_pil(lt.decode(model, z[None])[0]), 280), caption="decoded", output_format="PNG")
     image_col.code(lt.format_latent(z), language=None, wrap_lines=True)
 
 

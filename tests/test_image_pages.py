@@ -1,0 +1,202 @@
+"""The interpolate, reconstruct-and-denoise and anomaly pages through AppTest, reading back the pictures and
+files they hand to the browser and checking their values against the models."""
+
+import base64
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+import ui
+from genviz import latent as lt
+from genviz import metrics
+from genviz.checkpoint import load_model
+from genviz.data import data_root
+from tests.conftest import images
+from tests.test_pages import open_page
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def picture(media, element, k: int = 0) -> np.ndarray:
+    """The k-th picture of an st.image element as a uint8 array (H, W) or (H, W, C)."""
+    return np.asarray(Image.open(io.BytesIO(media(element.value[k]))))
+
+
+def download(app, label: str, media) -> bytes:
+    (button,) = [b for b in app.get("download_button") if b.proto.label == label]
+    return media(button.proto.url)
+
+
+def values(data) -> np.ndarray:
+    """A plotly trace's array, which plotly writes as a list or as base64 bytes with a dtype."""
+    if isinstance(data, dict):
+        return np.frombuffer(base64.b64decode(data["bdata"]), dtype=data["dtype"])
+    return np.asarray(data, dtype=float)
+
+
+def png(array: np.ndarray, name: str = "digit.png") -> tuple[str, bytes, str]:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return name, buffer.getvalue(), "image/png"
+
+
+def drawn_digit(mnist_test, index: int) -> np.ndarray:
+    """A test digit as a person would draw it: dark ink on white paper, at 4x the size."""
+    digit = Image.fromarray(255 - mnist_test.images[index, 0].numpy())
+    return np.asarray(digit.resize((112, 112), Image.Resampling.BILINEAR))
+
+
+def tile(strip: np.ndarray, k: int, size: int = 28) -> np.ndarray:
+    """The k-th image of a one-row grid of greyscale images (torchvision's make_grid, padding 2, which
+    repeats the channel three times)."""
+    x = 2 + k * (size + 2)
+    return strip[2 : 2 + size, x : x + size, 0]
+
+
+def decode_png(model, z: torch.Tensor) -> np.ndarray:
+    return (lt.decode(model, z[None])[0, 0] * 255).round().byte().numpy()
+
+
+def test_slerp_strip_starts_and_ends_on_the_endpoints_decodes_and_exports_every_frame(app, media, mnist_test, tmp_path):
+    open_page(app, "views/interpolate.py", "mnist-vae")
+    vae = load_model(tmp_path / "mnist-vae", "cpu")
+    (strip_element,) = [img for img in images(app.main) if img.captions[0] == "slerp strip of 8"]
+    strip = picture(media, strip_element)
+    z = lt.encode_images(vae, mnist_test.images[:2])
+    assert np.abs(tile(strip, 0).astype(int) - decode_png(vae, z[0])).max() <= 1
+    assert np.abs(tile(strip, 7).astype(int) - decode_png(vae, z[1])).max() <= 1
+    assert not np.array_equal(tile(strip, 3), tile(strip, 0))  # the middle differs from the ends
+
+    app.slider(key="interp_steps").set_value(5).run()
+    gif = Image.open(io.BytesIO(download(app, "GIF", media)))
+    assert gif.n_frames == 5 and gif.info["loop"] == 0
+    gif.seek(4)  # frames in order: the last frame is the end's decode, enlarged 4x
+    last = np.asarray(gif.convert("L").resize((28, 28), Image.Resampling.NEAREST))
+    assert np.abs(last.astype(int) - decode_png(vae, z[1])).max() <= 1
+    with av.open(io.BytesIO(download(app, "MP4", media))) as video:
+        assert sum(1 for _ in video.decode(video=0)) == 5
+    (chart,) = app.get("plotly_chart")
+    (path_trace,) = [t for t in json.loads(chart.proto.spec)["data"] if t.get("name") == "interpolation"]
+    assert len(values(path_trace["x"])) == 5  # drawn on a PCA map: no map was made on the Latent map page
+
+    app.toggle(key="interp_four").set_value(True).run()
+    assert not app.exception and not app.error
+    assert any(img.captions[0] == "slerp 5 x 5 grid" for img in images(app.main))
+    assert Image.open(io.BytesIO(download(app, "GIF", media))).n_frames == 25
+
+
+def test_interpolate_between_an_upload_and_a_random_latent(app, media, mnist_test):
+    open_page(app, "views/interpolate.py", "mnist-ae")
+    app.selectbox(key="interp_source_0").set_value("Upload").run()
+    app.selectbox(key="interp_source_1").set_value("Random latent").run()
+    assert any("Upload an image" in i.value for i in app.info)
+    app.file_uploader(key="interp_file_0").set_value(png(drawn_digit(mnist_test, 0))).run()
+    assert not app.exception and not app.error
+    notes = " ".join(e.proto.body for e in app.get("markdown"))
+    assert "inverted" in notes  # dark ink on white: inverted for a model of white digits on black
+    assert any(img.captions[0] == "slerp strip of 8" for img in images(app.main))
+    app.radio(key="interp_invert").set_value("No").run()
+    assert "inverted" not in " ".join(e.proto.body for e in app.get("markdown"))
+
+
+def test_reconstruct_compares_models_and_keeps_going_past_a_bad_upload(app, media, mnist_test, tmp_path):
+    open_page(app, "views/reconstruct.py", "mnist-vae")
+    assert app.multiselect(key="recon_models").value == [str(tmp_path / "mnist-vae"), str(tmp_path / "mnist-ae")]
+    uploads = [
+        png(drawn_digit(mnist_test, 0), "seven.png"),
+        ("broken.png", b"\x89PNG\r\n\x1a\n not really", "image/png"),
+        png(mnist_test.images[1, 0].numpy(), "two.png"),
+    ]
+    app.file_uploader(key="recon_files").set_value(uploads).run()
+    assert not app.exception
+    (error,) = app.error
+    assert "broken.png" in error.value
+    (table,) = app.dataframe
+    assert list(table.value["image"]) == ["seven.png"] * 2 + ["two.png"] * 2
+    assert list(table.value["model"]) == ["mnist-vae", "mnist-ae"] * 2
+    # The second upload is a test image as it is: its reconstruction and scores are the model's own.
+    vae = load_model(tmp_path / "mnist-vae", "cpu")
+    x = mnist_test.float_images(slice(1, 2))
+    expected = vae.reconstruct(x)
+    row = table.value.iloc[2]
+    assert row["PSNR (dB)"] == pytest.approx(float(metrics.psnr(expected, x)), abs=1e-3)
+    assert row["SSIM"] == pytest.approx(float(metrics.ssim(expected, x)), abs=1e-3)
+    shown = [img for img in images(app.main) if img.captions[0].startswith("mnist-vae:")][1]
+    small = Image.open(io.BytesIO(media(shown.value[0]))).convert("L").resize((28, 28), Image.Resampling.NEAREST)
+    assert np.abs(np.asarray(small).astype(int) - (expected[0, 0] * 255).round().numpy()).max() <= 1
+    archive = zipfile.ZipFile(io.BytesIO(download(app, "Download every output (ZIP)", media)))
+    names = set(archive.namelist())
+    assert {"01-seven.png/input.png", "02-two.png/mnist-ae-error.png", "metrics.csv"} <= names and len(names) == 11
+
+    app.multiselect(key="recon_models").select(str(tmp_path / "mnist-gan")).run()
+    assert "mnist-gan (approximate)" in list(app.dataframe[0].value["model"])
+
+
+def test_denoising_lab_measures_each_model_and_draws_the_curve(app, mnist_test, tmp_path):
+    open_page(app, "views/reconstruct.py", "mnist-vae")
+    app.radio(key="recon_mode").set_value("Denoising lab").run()
+    app.radio(key="recon_source").set_value("Test images").run()
+    app.slider(key="noise_level_gaussian").set_value(0.4).run()
+    assert not app.exception and not app.error
+    (table,) = app.dataframe
+    assert list(table.value["image"]) == ["noisy", "denoised by mnist-vae", "denoised by mnist-ae"]
+    clean = mnist_test.float_images(slice(0, 1))
+    noisy = torch.from_numpy(
+        (clean + 0.4 * torch.randn(clean.shape, generator=torch.Generator().manual_seed(0))).clamp(0, 1).numpy()
+    )
+    assert table.value.iloc[0]["PSNR (dB)"] == pytest.approx(float(metrics.psnr(noisy, clean)), abs=1e-3)
+    (chart,) = app.get("plotly_chart")
+    traces = json.loads(chart.proto.spec)["data"]
+    assert [t["name"] for t in traces] == ["noisy input", "mnist-vae", "mnist-ae"]
+    assert all(len(values(t["y"])) == 10 for t in traces)
+    assert values(traces[0]["y"])[0] > values(traces[0]["y"])[-1]  # the noisy input worsens as the noise grows
+
+
+@pytest.fixture
+def shipped(tmp_path, monkeypatch):
+    """The app over the shipped checkpoints, with its own empty cache."""
+    monkeypatch.setattr(ui, "CHECKPOINTS", ROOT / "checkpoints")
+    monkeypatch.setenv("GENVIZ_CACHE_DIR", str(tmp_path / "cache"))
+    return AppTest.from_file("../app.py", default_timeout=300)
+
+
+def cifar_jpeg() -> tuple[str, bytes, str]:
+    first = sorted((data_root() / "cifar10-jpg" / "test" / "airplane").iterdir())[0]
+    return first.name, first.read_bytes(), "image/jpeg"
+
+
+def test_anomaly_scores_a_clean_digit_below_the_95th_percentile_and_a_cifar_image_above(shipped, mnist_test):
+    open_page(shipped, "views/anomaly.py", "mnist-ae")
+    uploads = [png(mnist_test.images[0, 0].numpy(), "test-0.png"), cifar_jpeg()]
+    shipped.file_uploader(key="anomaly_files").set_value(uploads).run()
+    assert not shipped.exception and not shipped.error
+    rows = {r["image"]: r for r in shipped.dataframe[0].value.to_dict("records")}
+    assert rows["test-0.png"]["percentile"] < 95 and not rows["test-0.png"]["flagged"]
+    assert rows[cifar_jpeg()[0]]["percentile"] > 95 and rows[cifar_jpeg()[0]]["flagged"]
+    assert list(shipped.dataframe[0].value["image"])[0] == cifar_jpeg()[0]  # most anomalous first
+    assert any("**5.0%**" in m.value for m in shipped.markdown)  # the default threshold: the 95th percentile
+
+    shipped.radio(key="anomaly_view").set_value("Evaluate (ROC)").run()
+    shipped.radio(key="anomaly_against").set_value("Another dataset").run()
+    assert not shipped.exception and not shipped.error
+    assert float(shipped.metric[0].value) > 0.95  # CIFAR-10 against MNIST: far apart
+
+
+def test_anomaly_page_ranks_a_held_out_class_and_the_vae_offers_the_elbo(app):
+    open_page(app, "views/anomaly.py", "mnist-vae")
+    assert app.radio(key="anomaly_score").options == ["reconstruction error (MSE)", "negative ELBO (nats)"]
+    app.radio(key="anomaly_score").set_value("elbo").run()
+    app.radio(key="anomaly_source").set_value("Test images").run()
+    rows = app.dataframe[0].value
+    assert len(rows) == 10 and list(rows["score"]) == sorted(rows["score"], reverse=True)
+    app.radio(key="anomaly_view").set_value("Evaluate (ROC)").run()
+    assert not app.exception and not app.error
+    assert 0 < float(app.metric[0].value) < 1
