@@ -3,8 +3,8 @@
 import math
 
 import torch
+from sklearn import metrics as sklearn_metrics
 from torch import nn
-from torchmetrics.classification import BinaryAUROC, BinaryROC
 from torchmetrics.functional.image import structural_similarity_index_measure
 from torchmetrics.image.fid import FrechetInceptionDistance
 
@@ -175,14 +175,12 @@ def false_positive_rate(threshold: float, reference: torch.Tensor) -> float:
 
 def roc_curve(scores: torch.Tensor, is_anomaly: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """False- and true-positive rates (each (T,), from 0 to 1) over every threshold of the scores."""
-    metric = BinaryROC()
-    metric.update(scores.float().cpu(), is_anomaly.long().cpu())
-    fpr, tpr, _ = metric.compute()
-    return fpr, tpr
+    fpr, tpr, _ = sklearn_metrics.roc_curve(is_anomaly.long().cpu().numpy(), scores.double().cpu().numpy())
+    return torch.from_numpy(fpr), torch.from_numpy(tpr)
 
 
 def auroc(scores: torch.Tensor, is_anomaly: torch.Tensor) -> float:
-    """Area under the ROC curve of anomaly scores (higher means more anomalous)."""
-    metric = BinaryAUROC()
-    metric.update(scores.float().cpu(), is_anomaly.long().cpu())
-    return float(metric.compute())
+    """Area under the ROC curve of anomaly scores (higher means more anomalous), any scale. Not
+    torchmetrics' BinaryAUROC: it takes scores outside [0, 1] for logits and squashes them with a
+    sigmoid, which ties every score above about 40 (a negative ELBO, say) and reads 0.5."""
+    return float(sklearn_metrics.roc_auc_score(is_anomaly.long().cpu().numpy(), scores.double().cpu().numpy()))

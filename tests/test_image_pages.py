@@ -109,7 +109,10 @@ def test_interpolate_between_an_upload_and_a_random_latent(app, media, mnist_tes
 
 def test_reconstruct_compares_models_and_keeps_going_past_a_bad_upload(app, media, mnist_test, tmp_path):
     open_page(app, "views/reconstruct.py", "mnist-vae")
-    assert app.multiselect(key="recon_models").value == [str(tmp_path / "mnist-vae"), str(tmp_path / "mnist-ae")]
+    assert app.multiselect(key="recon_models_mnist-vae").value == [
+        str(tmp_path / "mnist-vae"),
+        str(tmp_path / "mnist-ae"),
+    ]
     uploads = [
         png(drawn_digit(mnist_test, 0), "seven.png"),
         ("broken.png", b"\x89PNG\r\n\x1a\n not really", "image/png"),
@@ -136,8 +139,11 @@ def test_reconstruct_compares_models_and_keeps_going_past_a_bad_upload(app, medi
     names = set(archive.namelist())
     assert {"01-seven.png/input.png", "02-two.png/mnist-ae-error.png", "metrics.csv"} <= names and len(names) == 11
 
-    app.multiselect(key="recon_models").select(str(tmp_path / "mnist-gan")).run()
+    app.multiselect(key="recon_models_mnist-vae").select(str(tmp_path / "mnist-gan")).run()
     assert "mnist-gan (approximate)" in list(app.dataframe[0].value["model"])
+    app.sidebar.selectbox[0].set_value(str(tmp_path / "mnist-ae")).run()  # another model brings its own choice
+    assert app.multiselect[0].value == [str(tmp_path / "mnist-ae"), str(tmp_path / "mnist-vae")]
+    assert list(app.dataframe[0].value["model"]) == ["mnist-ae", "mnist-vae"] * 2
 
 
 def test_denoising_lab_measures_each_model_and_draws_the_curve(app, mnist_test, tmp_path):
@@ -188,6 +194,10 @@ def test_anomaly_scores_a_clean_digit_below_the_95th_percentile_and_a_cifar_imag
     shipped.radio(key="anomaly_against").set_value("Another dataset").run()
     assert not shipped.exception and not shipped.error
     assert float(shipped.metric[0].value) > 0.95  # CIFAR-10 against MNIST: far apart
+    shipped.sidebar.selectbox[0].set_value(str(ROOT / "checkpoints" / "mnist-vae")).run()
+    shipped.radio(key="anomaly_score").set_value("elbo").run()  # scores in the thousands of nats
+    assert not shipped.exception and not shipped.error
+    assert float(shipped.metric[0].value) > 0.95
 
 
 def test_anomaly_page_ranks_a_held_out_class_and_the_vae_offers_the_elbo(app):

@@ -52,6 +52,10 @@ def test_auroc_of_perfect_and_reversed_scores():
     labels = torch.tensor([0, 0, 1, 1])
     assert auroc(torch.tensor([0.1, 0.2, 0.8, 0.9]), labels) == 1.0
     assert auroc(torch.tensor([0.9, 0.8, 0.2, 0.1]), labels) == 0.0
+    # Scores of any scale, such as a negative ELBO in nats: the ranking alone counts.
+    assert auroc(torch.tensor([90.0, 100.0, 3000.0, 4000.0]), labels) == 1.0
+    fpr, tpr = roc_curve(torch.tensor([90.0, 100.0, 3000.0, 4000.0]), labels)
+    assert ((fpr == 0) & (tpr == 1)).any()
 
 
 def test_importance_weighting_with_one_sample_is_the_elbo_and_tightens_with_more(trained, mnist_test):

@@ -25,7 +25,7 @@ chosen = st.multiselect(
     options,
     default=[path, *same_data],
     format_func=lambda p: Path(p).name,
-    key="recon_models",
+    key=f"recon_models_{Path(path).name}",  # each sidebar model keeps its own choice
     help="Checkpoints that take the same images as the sidebar's model",
 )
 models = ui.loaded_models(chosen)
