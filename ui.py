@@ -442,7 +442,8 @@ def show_notes(pictures: list[Picture]) -> None:
     """What conversion did to each upload, so that nothing is changed silently."""
     notes = [f"**{p.name}**: {'; '.join(p.notes)}" for p in pictures if p.notes]
     if notes:
-        with st.expander(f"How {len(notes)} upload{'s were' if len(notes) > 1 else ' was'} converted"):
+        title = f"How {len(notes)} upload{'s were' if len(notes) > 1 else ' was'} converted"
+        with st.expander(title, expanded=len(notes) <= 3):  # open unless a long batch would push the results down
             st.markdown("\n".join(f"- {n}" for n in notes))
 
 

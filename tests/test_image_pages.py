@@ -210,3 +210,41 @@ def test_anomaly_page_ranks_a_held_out_class_and_the_vae_offers_the_elbo(app):
     app.radio(key="anomaly_view").set_value("Evaluate (ROC)").run()
     assert not app.exception and not app.error
     assert 0 < float(app.metric[0].value) < 1
+
+
+def encoded(image: Image.Image, fmt: str, name: str, **options) -> tuple[str, bytes, str]:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **options)
+    return name, buffer.getvalue(), f"image/{fmt.lower()}"
+
+
+def test_a_batch_of_awkward_and_hostile_files_is_converted_or_refused_in_words(app, mnist_test):
+    digit = Image.fromarray(mnist_test.images[0, 0].numpy())
+    frames = [digit, digit.rotate(90), digit.rotate(180)]
+    sixteen = Image.fromarray(mnist_test.images[0, 0].numpy().astype(np.uint16) * 257)  # 16-bit greyscale
+    clear = Image.new("RGBA", (40, 40), (0, 0, 0, 0))
+    clear.paste(Image.new("RGBA", (20, 20), (0, 0, 0, 255)), (10, 10))  # a black square on transparency
+    uploads = [
+        encoded(frames[0], "GIF", "animated.gif", save_all=True, append_images=frames[1:]),
+        encoded(sixteen, "PNG", "sixteen-bit.png"),
+        encoded(digit.convert("CMYK"), "JPEG", "cmyk.jpg"),
+        encoded(clear, "PNG", "transparent.png"),
+        encoded(digit.convert("P"), "PNG", "palette.png"),
+        encoded(Image.new("1", (8000, 6000)), "PNG", "bomb.png"),  # 48 megapixels in a few kB
+        ("notes.png", b"just some text, named like a picture", "image/png"),
+        ("huge.bmp", b"BM" + bytes(21 * 1024 * 1024), "image/bmp"),
+    ]
+    open_page(app, "views/reconstruct.py", "mnist-ae")
+    app.file_uploader(key="recon_files").set_value(uploads).run()
+    assert not app.exception
+    errors = " ".join(e.value for e in app.error)
+    for refused in ("bomb.png", "notes.png", "huge.bmp"):
+        assert refused in errors
+    assert "megapixels" in errors and "20 MiB" in errors and len(app.error) == 3
+    accepted = ["animated.gif", "sixteen-bit.png", "cmyk.jpg", "transparent.png", "palette.png"]
+    assert list(app.dataframe[0].value["image"].unique()) == accepted
+    notes = " ".join(e.proto.body for e in app.get("markdown"))
+    assert "first of its 3 frames" in notes and "16-bit" in notes and "CMYK" in notes and "white" in notes
+    table = app.dataframe[0].value
+    psnr = table[table["model"] == "mnist-ae"].set_index("image")["PSNR (dB)"]
+    assert psnr["sixteen-bit.png"] == pytest.approx(psnr["palette.png"], abs=0.5)  # the same digit either way
