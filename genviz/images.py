@@ -12,8 +12,6 @@ from fractions import Fraction
 import numpy as np
 import torch
 from PIL import ExifTags, GifImagePlugin, Image, ImageOps
-from torchvision.transforms.functional import pil_to_tensor
-from torchvision.utils import make_grid
 
 from genviz.checkpoint import atomic_path
 
@@ -43,8 +41,20 @@ def to_pil(image: torch.Tensor) -> Image.Image:
 
 
 def grid(images: torch.Tensor, nrow: int = 8, padding: int = 2) -> Image.Image:
-    """(B, C, H, W) images in [0, 1] tiled into one picture, nrow per row."""
-    return to_pil(make_grid(images.detach().float().cpu(), nrow=nrow, padding=padding, pad_value=1.0))
+    """(B, C, H, W) images in [0, 1] tiled into one picture, nrow per row, with `padding` white pixels
+    around and between them: torchvision's make_grid layout, without importing torchvision (a
+    second of the app's start). A single image comes back as it is."""
+    images = images.detach().float().cpu()
+    if len(images) == 1:
+        return to_pil(images[0])
+    count, channels, height, width = images.shape
+    cols = min(nrow, count)
+    rows = -(-count // cols)
+    canvas = torch.ones(channels, rows * (height + padding) + padding, cols * (width + padding) + padding)
+    for k, image in enumerate(images):
+        y, x = (padding + i * (size + padding) for i, size in zip(divmod(k, cols), (height, width), strict=True))
+        canvas[:, y : y + height, x : x + width] = image
+    return to_pil(canvas)
 
 
 def save_png(image: Image.Image, path: str | os.PathLike) -> None:
@@ -226,7 +236,8 @@ def to_model_input(
     if image.size != (width, height):
         image, note = _fit(image, (width, height), fit)
         notes.append(note)
-    return pil_to_tensor(image).float().div(255), notes
+    pixels = torch.from_numpy(np.array(image)).float().div(255)  # (H, W) or (H, W, 3)
+    return (pixels[None] if pixels.ndim == 2 else pixels.permute(2, 0, 1)).contiguous(), notes
 
 
 def _resize(image: Image.Image, size: tuple[int, int]) -> Image.Image:

@@ -1,12 +1,12 @@
-"""Quality figures. Images are (B, C, H, W) in [0, 1]; per-image functions return (B,)."""
+"""Quality figures. Images are (B, C, H, W) in [0, 1]; per-image functions return (B,).
+
+torchmetrics and scikit-learn are imported where they are used: together they cost the app's
+start more than a second, and its first page needs neither."""
 
 import math
 
 import torch
-from sklearn import metrics as sklearn_metrics
 from torch import nn
-from torchmetrics.functional.image import structural_similarity_index_measure
-from torchmetrics.image.fid import FrechetInceptionDistance
 
 from genviz.models import GAN, GenerativeModel
 from genviz.models.vae import VAE
@@ -26,6 +26,8 @@ def psnr(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 def ssim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Structural similarity (Wang et al. 2004; 11-pixel Gaussian window, sigma 1.5) per image, (B,)."""
+    from torchmetrics.functional.image import structural_similarity_index_measure
+
     return structural_similarity_index_measure(x.float(), y.float(), data_range=1.0, reduction="none")
 
 
@@ -83,6 +85,8 @@ class _Features(nn.Identity):
 def frechet_distance(real: torch.Tensor, fake: torch.Tensor) -> float:
     """Frechet distance between Gaussians fitted to two feature sets (N, D), with torchmetrics'
     FID implementation (Heusel et al. 2017); on Inception pool features it is the standard FID."""
+    from torchmetrics.image.fid import FrechetInceptionDistance
+
     fid = FrechetInceptionDistance(feature=_Features(real.shape[1]))
     fid.update(real.double().cpu(), real=True)
     fid.update(fake.double().cpu(), real=False)
@@ -175,7 +179,9 @@ def false_positive_rate(threshold: float, reference: torch.Tensor) -> float:
 
 def roc_curve(scores: torch.Tensor, is_anomaly: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """False- and true-positive rates (each (T,), from 0 to 1) over every threshold of the scores."""
-    fpr, tpr, _ = sklearn_metrics.roc_curve(is_anomaly.long().cpu().numpy(), scores.double().cpu().numpy())
+    from sklearn.metrics import roc_curve as sklearn_roc_curve
+
+    fpr, tpr, _ = sklearn_roc_curve(is_anomaly.long().cpu().numpy(), scores.double().cpu().numpy())
     return torch.from_numpy(fpr), torch.from_numpy(tpr)
 
 
@@ -183,4 +189,6 @@ def auroc(scores: torch.Tensor, is_anomaly: torch.Tensor) -> float:
     """Area under the ROC curve of anomaly scores (higher means more anomalous), any scale. Not
     torchmetrics' BinaryAUROC: it takes scores outside [0, 1] for logits and squashes them with a
     sigmoid, which ties every score above about 40 (a negative ELBO, say) and reads 0.5."""
-    return float(sklearn_metrics.roc_auc_score(is_anomaly.long().cpu().numpy(), scores.double().cpu().numpy()))
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(is_anomaly.long().cpu().numpy(), scores.double().cpu().numpy()))

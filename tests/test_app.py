@@ -1,10 +1,15 @@
 """The app through Streamlit's AppTest, on checkpoints trained by the session fixture."""
 
+import os
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import ui
 from tests.conftest import images
 
+ROOT = Path(__file__).resolve().parent.parent
 NAMES = ["mnist-ae", "mnist-gan", "mnist-vae"]
 
 
@@ -78,3 +83,25 @@ def test_no_checkpoints_says_how_to_train_one(app, tmp_path, monkeypatch):
     assert not app.exception
     assert "python -m training.train" in app.sidebar.info[0].value
     assert not images(app.main)
+
+
+HEAVY = ("umap", "numba", "sklearn", "scipy", "torchvision", "torchmetrics", "pandas")
+FRESH_HOME = """
+import sys
+from streamlit.testing.v1 import AppTest
+app = AppTest.from_file(sys.argv[1], default_timeout=120).run()
+assert not app.exception, app.exception
+print(" ".join(m for m in sys.argv[2:] if m in sys.modules))
+"""
+
+
+def test_the_home_page_imports_none_of_the_heavy_libraries(trained, tmp_path):
+    """The first page a start opens pays only for torch and Streamlit: UMAP, numba, scikit-learn and the
+    rest load on the pages that use them (a cold start's seconds; benchmarks/cold_start.py times it)."""
+    shutil.copytree(trained["vae"].args.out, tmp_path / "mnist-vae")
+    env = {**os.environ, "GENVIZ_CHECKPOINTS": str(tmp_path), "GENVIZ_CACHE_DIR": str(tmp_path / "cache")}
+    done = subprocess.run(
+        [sys.executable, "-c", FRESH_HOME, str(ROOT / "app.py"), *HEAVY],
+        capture_output=True, text=True, env=env, cwd=ROOT, check=True,
+    )  # fmt: skip
+    assert done.stdout.strip() == "", f"the home page imported: {done.stdout.strip()}"

@@ -55,10 +55,9 @@ def drawn_digit(mnist_test, index: int) -> np.ndarray:
 
 
 def tile(strip: np.ndarray, k: int, size: int = 28) -> np.ndarray:
-    """The k-th image of a one-row grid of greyscale images (torchvision's make_grid, padding 2, which
-    repeats the channel three times)."""
+    """The k-th image of a one-row grid of greyscale images (padding 2)."""
     x = 2 + k * (size + 2)
-    return strip[2 : 2 + size, x : x + size, 0]
+    return strip[2 : 2 + size, x : x + size]
 
 
 def decode_png(model, z: torch.Tensor) -> np.ndarray:

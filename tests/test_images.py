@@ -423,3 +423,15 @@ def test_zip_holds_every_file_under_a_safe_name():
     archive = zipfile.ZipFile(io.BytesIO(zip_bytes(files)))
     assert archive.namelist() == ["a/b.png", "metrics.csv", "_/_/etc/x_y.png", "test-0_7_/input.png"]
     assert archive.read("metrics.csv") == b"x,y\n" and archive.read("_/_/etc/x_y.png") == b"2"
+
+
+def test_grid_lays_images_out_as_torchvision_does():
+    from torchvision.utils import make_grid
+
+    batch = torch.rand(11, 3, 5, 7, generator=torch.Generator().manual_seed(0))
+    ours = np.asarray(images.grid(batch, nrow=4))
+    theirs = make_grid(batch, nrow=4, padding=2, pad_value=1.0).mul(255).round().byte().permute(1, 2, 0).numpy()
+    assert np.array_equal(ours, theirs)
+    grey = np.asarray(images.grid(batch[:3, :1], nrow=8))  # one channel stays one channel
+    assert grey.shape == (5 + 4, 3 * 9 + 2) and (grey[0] == 255).all()
+    assert np.array_equal(np.asarray(images.grid(batch[:1])), np.asarray(images.to_pil(batch[0])))
