@@ -1,4 +1,5 @@
 # `make run`: set up and open the app on the shipped checkpoints. `make test`: set up and run every test.
+# `make bench`: set up and run every benchmark.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -6,12 +7,16 @@ PY := $(VENV)/bin/python
 CHROMIUM := /usr/bin/chromium
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: run test
+.PHONY: run test bench
 run: $(VENV)/.installed
 	$(PY) -m streamlit run app.py
 
 test: $(VENV)/.installed $(CHROMIUM)
 	$(PY) -m pytest
+
+# Every benchmark in turn (see the README's Benchmarks); run nothing else meanwhile.
+bench: $(VENV)/.installed $(CHROMIUM)
+	$(PY) -m benchmarks
 
 $(CHROMIUM):
 	@if command -v apt-get >/dev/null; then \
