@@ -1,7 +1,12 @@
 """Latent sliders: move each latent dimension, or a direction through the latent space, and watch the decode."""
 
+import base64
+import io
+import os
+
 import streamlit as st
 import torch
+from PIL import Image
 
 import ui
 from genviz import latent as lt
@@ -9,6 +14,9 @@ from genviz.data import DatasetError
 from genviz.images import enlarge, grid, to_pil
 
 MAX_SLIDERS = 32
+# GENVIZ_SLIDER_FRAGMENT=0 draws the editor outside a fragment, so that a slider reruns the whole
+# script: the baseline of benchmarks/slider_latency.py. Leave it unset.
+FRAGMENT = os.environ.get("GENVIZ_SLIDER_FRAGMENT", "1") != "0"
 st.title("Latent sliders")
 picked = ui.model_picker()
 if not picked:
@@ -80,14 +88,48 @@ if st.session_state.get("slider_base_id") != (path, base_id):
 if st.button("Reset", icon=":material/restart_alt:"):
     st.session_state.slider_gen += 1
 gen = st.session_state.slider_gen
+dims = order[:MAX_SLIDERS].tolist()
+known = sorted(set(labels.tolist()) - {-1})  # classes with latents, for the class direction
 
 
-@st.fragment
-def editor() -> None:
-    """Only this reruns when a slider moves: the decode follows at once."""
-    image_col, controls = st.columns([1, 2])
-    dims = order[:MAX_SLIDERS].tolist()
+def edited(value) -> torch.Tensor:
+    """The start latent (D,) as the controls edit it; value(key, default) gives each control's value."""
     z = base.clone()
+    for d in dims:
+        z[d] = value(f"dim-{gen}-{d}", float(base[d]))
+    for k in range(len(pcs)):
+        z += value(f"pc-{gen}-{k}", 0.0) * spreads[k] * pcs[k]
+    if len(known) >= 2 and (amount := value(f"cls-{gen}", 0.0)):
+        source, target = value(f"from-{gen}", known[0]), value(f"to-{gen}", known[1])
+        z += amount * lt.class_direction(data_z, labels, source, target)
+    return z
+
+
+def data_url(image: Image.Image) -> str:
+    """The image as a PNG data URL: it travels inside the element's message. A file URL would be
+    fetched by a second request, which Streamlit's server answers only after it has sent the
+    rest of the rerun's messages (a few hundred ms on a busy 2-core machine)."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def draw(where, z: torch.Tensor) -> None:
+    """The decode of z (280 px) and z itself as text, in `where`."""
+    with where.container():
+        decoded = lt.decode(model, z[None])[0]  # (C, H, W)
+        st.image(data_url(enlarge(to_pil(decoded), 280)), caption="decoded")
+        st.code(lt.format_latent(z), language=None, wrap_lines=True)
+
+
+def editor() -> None:
+    """Only this reruns when a slider moves. The decode is drawn first, from the values the browser
+    sent for the controls, so that it is on its way before the ~25 widgets are drawn again."""
+    image_col, controls = st.columns([1, 2])
+    slot = image_col.empty()
+    z = edited(lambda key, default: st.session_state.get(key, default))
+    draw(slot, z)
+    chosen = {}  # each control's value by its widget key, as the widgets return them
     with controls:
         tabs = st.tabs(["Dimensions", "Directions", "Traversal"])
         with tabs[0]:
@@ -101,8 +143,9 @@ def editor() -> None:
             for j, d in enumerate(dims):
                 low = min(float(centre[d] - 4 * std[d]), float(base[d]))
                 high = max(float(centre[d] + 4 * std[d]), float(base[d]))
-                z[d] = columns[j % 4].slider(
-                    f"z[{d}]", low, high, float(base[d]), (high - low) / 100, key=f"dim-{gen}-{d}", format="%.2f"
+                key = f"dim-{gen}-{d}"
+                chosen[key] = columns[j % 4].slider(
+                    f"z[{d}]", low, high, float(base[d]), (high - low) / 100, key=key, format="%.2f"
                 )
         with tabs[1]:
             source = (
@@ -112,15 +155,18 @@ def editor() -> None:
             )
             st.caption(f"Principal directions of {source}, in standard deviations along each.")
             for k in range(len(pcs)):
-                amount = st.slider(f"Principal direction {k + 1}", -3.0, 3.0, 0.0, 0.1, key=f"pc-{gen}-{k}")
-                z += amount * spreads[k] * pcs[k]
-            known = sorted(set(labels.tolist()) - {-1})
+                key = f"pc-{gen}-{k}"
+                chosen[key] = st.slider(f"Principal direction {k + 1}", -3.0, 3.0, 0.0, 0.1, key=key)
             names = ui.class_names(model)
             if len(known) >= 2:
                 a, b = st.columns(2)
-                source_class = a.selectbox("From class", known, format_func=lambda c: names[c], key=f"from-{gen}")
-                target_class = b.selectbox("To class", known, index=1, format_func=lambda c: names[c], key=f"to-{gen}")
-                amount = st.slider(
+                chosen[f"from-{gen}"] = a.selectbox(
+                    "From class", known, format_func=lambda c: names[c], key=f"from-{gen}"
+                )
+                chosen[f"to-{gen}"] = b.selectbox(
+                    "To class", known, index=1, format_func=lambda c: names[c], key=f"to-{gen}"
+                )
+                chosen[f"cls-{gen}"] = st.slider(
                     "Along the class direction",
                     -1.0,
                     2.0,
@@ -129,9 +175,13 @@ def editor() -> None:
                     key=f"cls-{gen}",
                     help="1 adds the mean latent of the target class minus that of the source class",
                 )
-                z += amount * lt.class_direction(data_z, labels, source_class, target_class)
             else:
                 st.caption("Class directions need class labels: a GAN needs a classifier checkpoint beside it.")
+        # Read before the widgets, the values are those the widgets return; should they ever differ,
+        # the decode is drawn again in its place.
+        if not torch.equal(final := edited(lambda key, default: chosen[key]), z):
+            z = final
+            draw(slot, z)
         with tabs[2]:
             d = st.selectbox("Dimension", dims, format_func=lambda d: f"z[{d}]", key=f"trav-{gen}")
             images, values = lt.traversal(model, z, d)
@@ -140,8 +190,6 @@ def editor() -> None:
                 caption=f"z[{d}] from {values[0]:.2f} to {values[-1]:.2f} (-3 to +3 sigma)",
                 output_format="PNG",
             )
-    image_col.image(enlarge(to_pil(lt.decode(model, z[None])[0]), 280), caption="decoded", output_format="PNG")
-    image_col.code(lt.format_latent(z), language=None, wrap_lines=True)
 
 
-editor()
+(st.fragment(editor) if FRAGMENT else editor)()
