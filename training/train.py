@@ -6,6 +6,12 @@ After every epoch the checkpoint folder holds that epoch's model, and the run fo
 (runs/<name>/ unless --run-dir says otherwise) holds the optimiser state for --resume and
 a preview grid (not for a classifier). Every file is written atomically, so killing the run
 loses at most the epoch in progress.
+
+Speed: Adam runs fused (one kernel over all parameters) on the CPU and CUDA, and on the CPU the
+conv weights are kept channels-last; both change nothing but float rounding. bf16 mixed precision
+(--amp) changes the numerics more and is on by default only on a CUDA GPU. --threads sets the
+CPU threads: on a machine shared with other busy processes, fewer threads than cores can be
+several times faster, as threads wait for each other at every op.
 """
 
 import argparse
@@ -41,6 +47,7 @@ from genviz.models import (
 from genviz.noise import NOISE_KINDS
 
 STATE_FILE = "state.pt"
+FUSED_ADAM_DEVICES = ("cpu", "cuda")
 # Settings that fix the model or its data; --resume refuses to change them.
 ARCH_ARGS = (
     "model",
@@ -96,7 +103,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--limit", type=int, default=None, help="train on the first N images only")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: the best available)")
-    p.add_argument("--no-amp", action="store_true", help="no bf16 mixed precision on the GPU")
+    p.add_argument(
+        "--amp",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="bf16 mixed precision (torch.autocast). Default: on for a CUDA GPU with bf16, off on the CPU. "
+        "--amp on a CPU needs native bf16 (AVX512-BF16 or AMX): about 1.9x the images/s of the conv VAE, "
+        "1.2x of an MLP, with loss and test ELBO within 0.2%% of float32's after an MNIST epoch; "
+        "--no-amp: float32 everywhere",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="CPU threads for tensor ops (default: PyTorch's, one per core); on a busy shared machine try 1",
+    )
     p.add_argument("--run-dir", type=Path, default=None, help="optimiser state and previews (default runs/<out name>)")
     p.add_argument("--resume", action="store_true", help="continue the run from its last completed epoch")
     p.add_argument("--overwrite", action="store_true", help="replace an existing checkpoint folder")
@@ -118,12 +139,52 @@ def model_config(args: argparse.Namespace, image_shape: tuple[int, int, int], nu
 
 
 def make_optimizers(model: Model, lr: float) -> dict[str, torch.optim.Optimizer]:
+    """Adam, fused into one kernel over all parameters where the model's device has one (the same
+    update as the per-parameter loop up to rounding; 1.15x the images/s of the MLP VAE on a CPU)."""
+    fused = True if next(model.parameters()).device.type in FUSED_ADAM_DEVICES else None
     if isinstance(model, GAN):  # DCGAN's Adam settings
         return {
-            "generator": torch.optim.Adam(model.generator.parameters(), lr=lr, betas=(0.5, 0.999)),
-            "discriminator": torch.optim.Adam(model.discriminator.parameters(), lr=lr, betas=(0.5, 0.999)),
+            "generator": torch.optim.Adam(model.generator.parameters(), lr=lr, betas=(0.5, 0.999), fused=fused),
+            "discriminator": torch.optim.Adam(model.discriminator.parameters(), lr=lr, betas=(0.5, 0.999), fused=fused),
         }
-    return {"model": torch.optim.Adam(model.parameters(), lr=lr)}
+    return {"model": torch.optim.Adam(model.parameters(), lr=lr, fused=fused)}
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether `device` computes bf16 in hardware, so that bf16 autocast speeds training up
+    (elsewhere it is emulated and slower than float32)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        return torch.backends.mkldnn.is_available() and (
+            torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+        )
+    return False
+
+
+def mixed_precision(amp: bool | None, device: torch.device) -> bool:
+    """Whether to train under bf16 autocast: --amp/--no-amp, else on for a CUDA GPU with bf16 only."""
+    if amp is None:
+        return device.type == "cuda" and native_bf16(device)
+    if amp and not native_bf16(device):
+        raise TrainingError(
+            f"--amp needs bf16 in hardware and {device} has none (a CPU needs AVX512-BF16 or AMX, "
+            "a GPU compute capability 8.0 or later); drop --amp to train in float32"
+        )
+    return amp
+
+
+def autocast_for(device: torch.device, amp: bool):
+    return torch.autocast(device.type, dtype=torch.bfloat16) if amp else nullcontext()
+
+
+def prepare_model(model: Model, device: torch.device) -> Model:
+    """The model on `device` as training wants it: on the CPU, conv weights channels-last, so that
+    oneDNN's convs need no layout conversion (1.15x the images/s of the float32 conv VAE)."""
+    model = model.to(device)
+    if device.type == "cpu":
+        model = model.to(memory_format=torch.channels_last)
+    return model
 
 
 def set_lr(optimizers: dict[str, torch.optim.Optimizer], lr: float) -> None:
@@ -283,7 +344,12 @@ def train(argv: list[str]) -> Run:
         for stale in folder.glob(".*.tmp"):  # left by a writer killed mid-write; never a real file
             stale.unlink()
 
+    if args.threads is not None and args.threads < 1:
+        raise TrainingError(f"--threads must be at least 1, got {args.threads}")
     device = best_device(args.device)
+    amp = mixed_precision(args.amp, device)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     try:
         data = load_dataset(args.dataset, "train", image_size=args.image_size)
@@ -291,14 +357,13 @@ def train(argv: list[str]) -> Run:
     except DatasetError as e:
         raise TrainingError(str(e)) from None
     family, config = model_config(args, data.image_shape, len(data.class_names))
-    model = build_model(family, config).to(device)
+    model = prepare_model(build_model(family, config), device)
     run = Run(args, model, make_optimizers(model, args.lr), data.to(device), torch.Generator().manual_seed(args.seed))
     if args.resume:
         restore(run, state_path)
         tqdm.write(f"resuming {args.out} after epoch {run.epoch} of {args.epochs}")
 
-    amp = device.type == "cuda" and not args.no_amp and torch.cuda.is_bf16_supported()
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if amp else nullcontext()
+    autocast = autocast_for(device, amp)
     step = STEPS.get(family, likelihood_step)
     fixed_x = run.data.float_images(slice(0, 8))
     fixed_z = torch.randn(64, config.latent_dim, generator=torch.Generator().manual_seed(args.seed)).to(device)
@@ -341,6 +406,7 @@ def train(argv: list[str]) -> Run:
             f"epoch {epoch + 1}/{args.epochs}: loss {mean:.4g}, "
             f"{steps_per_epoch * args.batch_size / seconds:.0f} images/s, saved {args.out}"
         )
+    model.to(memory_format=torch.contiguous_format)  # as load_model builds it, so both compute alike
     return run
 
 
