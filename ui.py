@@ -104,10 +104,28 @@ def cached_map_file(file: str, mtime: float) -> lt.Projection:
     return lt.Projection.load(file)
 
 
-def latent_map(path: str, model: GenerativeModel, n: int, method: str, n_neighbors: int, min_dist: float):
-    """The model's map of n points (test images, or GAN samples), from the disk cache when this
-    model, subset and setting were mapped before; otherwise computed with a progress bar."""
-    settings = f"{n}-{method}" + (f"-{n_neighbors}-{min_dist}" if method == "umap" else "")
+@st.cache_resource(show_spinner="Loading the test and training sets...")
+def cached_test_and_train(name: str, image_size: int) -> ImageDataset:
+    """The test split followed by the training split, one dataset: what a map of every image shows."""
+    test, train = cached_test_set(name, image_size), load_dataset(name, "train", image_size=image_size)
+    images, labels = torch.cat([test.images, train.images]), torch.cat([test.labels, train.labels])
+    return ImageDataset(name, "test+train", images, labels, test.class_names)
+
+
+def map_data(model: GenerativeModel, n: int | None) -> ImageDataset:
+    """The images of a map of n points: the first n test images; with n None, every test image and
+    then every training image, so that a point's index below len(test_set(model)) is a test image's."""
+    if n is None:
+        return cached_test_and_train(model.checkpoint["dataset"]["name"], model.image_shape[1])
+    return test_set(model).take(n)
+
+
+def latent_map(path: str, model: GenerativeModel, n: int | None, method: str, n_neighbors: int, min_dist: float):
+    """The model's map of n points (test images, or GAN samples; n None: every test and training
+    image, see `map_data`), from the disk cache when this model, subset and setting were mapped
+    before; otherwise computed with a progress bar. Raises DatasetError."""
+    points = "all-test-train" if n is None else f"{n}"
+    settings = f"{points}-{method}" + (f"-{n_neighbors}-{min_dist}" if method == "umap" else "")
     file = cache_dir() / "maps" / f"{model_fingerprint(path)}-{settings}.npz"
     if file.is_file():
         try:
@@ -117,7 +135,7 @@ def latent_map(path: str, model: GenerativeModel, n: int, method: str, n_neighbo
     bar = st.progress(0.0, text="Preparing the map...")
 
     def encoding(done: int, total: int) -> None:
-        bar.progress(done / total, text=f"Encoding test images: {done:,} of {total:,}")
+        bar.progress(done / total, text=f"Encoding images: {done:,} of {total:,}")
 
     def layout(done: int, total: int) -> None:
         bar.progress(done / total, text=f"UMAP: optimising the layout, epoch {done} of {total}")
@@ -125,10 +143,10 @@ def latent_map(path: str, model: GenerativeModel, n: int, method: str, n_neighbo
     if isinstance(model, GAN):
         z, labels = labelled_samples(path, model, n)
     else:
-        data = test_set(model).take(n)
+        data = map_data(model, n)
         z, labels = lt.encode_images(model, data.images, progress=encoding), data.labels.cpu()
     if method == "umap":
-        bar.progress(0.0, text="UMAP: finding neighbours (the first map after a start also compiles UMAP)...")
+        bar.progress(0.0, text="UMAP: finding neighbours (the first map after an install also compiles UMAP)...")
     projection = lt.project(z, labels, method, n_neighbors, min_dist, progress=layout)
     bar.empty()
     try:
@@ -293,7 +311,7 @@ def directions(_model: GenerativeModel, path: str, k: int = 6) -> tuple[torch.Te
     """Principal directions (k, D) and their spreads (k,): of the encoded test images, or for a GAN
     of its first layer's activations (GANSpace)."""
     if isinstance(_model, GAN):
-        return lt.gan_directions(_model, k, torch.Generator().manual_seed(0))
+        return lt.gan_directions(_model, k)
     return lt.principal_directions(latent_sample(_model, path)[0], k)
 
 

@@ -1,6 +1,7 @@
 """Latent-space tools: encoding a dataset, 2-D maps and their inverse, directions and traversals."""
 
 import re
+import sys
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -99,21 +100,16 @@ def principal_directions(z: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.T
     return v[:k], s[:k] / max(len(z) - 1, 1) ** 0.5
 
 
-@torch.no_grad()
-def gan_directions(model: GenerativeModel, k: int, generator: torch.Generator, n: int = 4096):
-    """GANSpace (Harkonen et al. 2020): PCA of the generator's first-layer activations for prior
-    samples, carried back to z by linear regression. Unit rows (k, D) and the spread of z along each."""
-    z = model.prior(n, generator)
-    h = model.generator[0](z).float()  # (n, features): the first layer's output, GANSpace's PCA space
-    centred = h - h.mean(0)
-    _, _, v = torch.linalg.svd(centred, full_matrices=False)
+def gan_directions(model: GenerativeModel, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """GANSpace (Harkonen et al. 2020): principal directions of the generator's first-layer activations,
+    carried back to z. That layer is linear, h = W z + b, so for z ~ N(0, I) the activations'
+    covariance is W W^T and the answer is exact without sampling: the directions are W's right
+    singular vectors, (k, D) unit rows, each with a spread of 1 in z. (Sampling 4,096 activations
+    of 8,192 features and their SVD cost the app 300 MiB for the same answer.)"""
+    weight = model.generator[0].weight.detach().float().cpu()  # (features, D)
+    _, _, vh = torch.linalg.svd(weight, full_matrices=False)
     k = min(k, model.latent_dim)
-    coords = centred @ v[:k].T  # (n, k) coordinates along the principal activation directions
-    # z ~ coords @ U: each row of U is the z step of one unit along one direction.
-    u = torch.linalg.lstsq(coords, z - z.mean(0)).solution  # (k, D)
-    u = u.cpu()
-    spread = coords.std(0).cpu() * u.norm(dim=1)
-    return u / u.norm(dim=1, keepdim=True), spread
+    return vh[:k], torch.ones(k)
 
 
 def class_direction(z: torch.Tensor, labels: torch.Tensor, source: int, target: int) -> torch.Tensor:
@@ -299,7 +295,9 @@ class Projection:
         init = init_transform(
             csr.indices.reshape(len(points), min_vertices), csr.data.reshape(len(points), min_vertices), self.latents
         )
-        n_epochs = 100 if len(points) <= 10_000 else 30
+        # UMAP's own choice: a third of the fit's epochs where they were set (a large map's), else by size.
+        fitted = self.settings.get("n_epochs")
+        n_epochs = int(fitted // 3) if fitted else 100 if len(points) <= 10_000 else 30
         # UMAP's optimize_layout_inverse, whose epoch function it compiles anew on every call
         # (about half a second); compiled once here. Its defaults: gamma 1, learning rate 1 / 4,
         # 5 negative samples per positive one.
@@ -354,6 +352,21 @@ def _number(text: str) -> int | float:
     return int(text) if text.lstrip("-").isdigit() else float(text)
 
 
+LARGE_MAP = 10_000  # above this many points UMAP runs fast rather than reproducibly; see `umap_options`
+LARGE_MAP_EPOCHS = 100  # half of UMAP's 200 for large sets: within 0.001 of its trustworthiness on 70,000 MNIST
+
+
+def umap_options(n: int, seed: int) -> dict:
+    """How genviz fits UMAP to n points (benchmarks/map_speed.py measured the choices on 70,000 MNIST
+    latents). Up to LARGE_MAP points: UMAP's defaults with the seed, so the map is the same on every
+    run and machine. Beyond: no seed, which lets UMAP use every core (a seed makes it single-threaded),
+    so the map is not bit-reproducible; a PCA start instead of the spectral one, whose eigensolver
+    takes seconds on a large graph; LARGE_MAP_EPOCHS epochs instead of UMAP's 200."""
+    if n <= LARGE_MAP:
+        return {"random_state": seed, "n_jobs": 1}  # n_jobs=1 is what a seed implies; said so UMAP does not warn
+    return {"n_jobs": -1, "init": "pca", "n_epochs": LARGE_MAP_EPOCHS}
+
+
 def project(
     latents: torch.Tensor | np.ndarray,
     labels: torch.Tensor | np.ndarray | None = None,
@@ -364,7 +377,9 @@ def project(
     progress: Progress | None = None,
 ) -> Projection:
     """Fit a 2-D map of latents (N, D). UMAP (McInnes et al. 2018) keeps neighbourhoods; PCA is
-    linear and near-instant. `progress` gets UMAP's optimisation epochs."""
+    linear and near-instant. `progress` gets UMAP's optimisation epochs. UMAP's settings follow
+    `umap_options`: seeded up to LARGE_MAP points, parallel and unseeded beyond (the map's settings
+    then hold n_epochs and no seed)."""
     z = np.ascontiguousarray(np.asarray(latents, dtype=np.float32))
     labels = np.full(len(z), -1) if labels is None else np.asarray(labels, dtype=np.int64)
     if method == "pca":
@@ -377,17 +392,47 @@ def project(
         raise ValueError(f"unknown projection {method!r}; choose one of {', '.join(METHODS)}")
     import umap  # imported on first use: numba compiles on import, which costs seconds
 
+    _cache_umap_compilation()
+    options = umap_options(len(z), seed)
     reducer = umap.UMAP(
         n_neighbors=n_neighbors,
         min_dist=min_dist,
-        random_state=seed,
-        n_jobs=1,  # what a seed implies; said here so that UMAP does not warn about it
         tqdm_kwds={"disable": progress is None, "file": _TqdmProgress(progress), "bar_format": "{n}/{total}\n"},
+        **options,
     )
     coords = reducer.fit_transform(z).astype(np.float32)
     state = {"sigmas": reducer._sigmas, "rhos": reducer._rhos, "a": np.float64(reducer._a), "b": np.float64(reducer._b)}
-    settings = {"n_neighbors": n_neighbors, "min_dist": min_dist, "seed": seed}
+    settings = {"n_neighbors": n_neighbors, "min_dist": min_dist}
+    settings |= {"seed": seed} if "random_state" in options else {"n_epochs": options["n_epochs"]}
     return Projection("umap", settings, z, coords, labels, state)
+
+
+# numba cannot cache these two (they hold dynamic globals); asking would only print a warning per fit.
+_UNCACHABLE = {"nn_descent", "nn_descent_internal"}
+
+
+@cache
+def _cache_umap_compilation() -> int:
+    """Have numba keep what it compiles for umap-learn and pynndescent on disk, as `cache=True` does
+    (numba's default place: a __pycache__ beside their sources, else the user's cache; NUMBA_CACHE_DIR
+    overrides it). They compile about 60 functions on a first fit, 50 to 100 s of a cold process on a
+    2-core machine, and mark few of them for caching; with this, a later process loads most of them in
+    a second or two. Only pynndescent's NN-descent loop cannot be cached. Returns how many were enabled."""
+    from numba.core.caching import NullCache
+    from numba.core.dispatcher import Dispatcher
+
+    enabled = 0
+    for name, module in list(sys.modules.items()):
+        if name.partition(".")[0] not in ("umap", "pynndescent"):
+            continue
+        for attribute, value in list(vars(module).items()):
+            if isinstance(value, Dispatcher) and isinstance(value._cache, NullCache) and attribute not in _UNCACHABLE:
+                try:
+                    value.enable_caching()
+                except RuntimeError:  # numba found nowhere writable to keep it: compiled per process, as before
+                    continue
+                enabled += 1
+    return enabled
 
 
 class _TqdmProgress:

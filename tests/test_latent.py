@@ -98,9 +98,22 @@ def test_directions(encoded, trained):
     with pytest.raises(ValueError, match="no latents of class"):
         lt.class_direction(z, labels, 1, 11)
     gan = load_model(trained["gan"].args.out, "cpu")
-    gan_dirs, gan_spreads = lt.gan_directions(gan, 4, torch.Generator().manual_seed(0), n=512)
+    gan_dirs, gan_spreads = lt.gan_directions(gan, 4)
     assert gan_dirs.shape == (4, gan.latent_dim) and torch.allclose(gan_dirs.norm(dim=1), torch.ones(4))
-    assert (gan_spreads > 0).all()
+    # GANSpace as its paper does it, by sampling: PCA of 20,000 first-layer activations, regressed back
+    # to z. The exact directions span the same space (close singular values let sampling noise mix
+    # single directions a little), each with a spread of 1.
+    with torch.no_grad():
+        zs = gan.prior(20_000, torch.Generator().manual_seed(0))
+        h = gan.generator[0](zs)
+    centred = h - h.mean(0)
+    coords = centred @ torch.linalg.svd(centred, full_matrices=False)[2][:4].T
+    sampled = torch.linalg.lstsq(coords, zs - zs.mean(0)).solution
+    unit = sampled / sampled.norm(dim=1, keepdim=True)
+    inside = (unit @ gan_dirs.T).norm(dim=1)  # the length of each sampled direction within the exact span
+    assert (inside > 0.95).all(), inside
+    assert torch.nn.functional.cosine_similarity(unit, gan_dirs)[0].abs() > 0.98
+    assert torch.allclose(coords.std(0) * sampled.norm(dim=1), gan_spreads, rtol=0.03)
 
 
 def test_pasted_latents_are_parsed_or_refused_with_a_reason():
@@ -166,3 +179,25 @@ def test_new_latents_land_among_their_neighbours_on_the_map(encoded):
            for p, c in zip(placed, labels[500:].numpy(), strict=True)]  # fmt: skip
     spread = np.linalg.norm(projection.coords - projection.coords.mean(0), axis=1).mean()
     assert np.median(own) < 0.1 * spread
+
+
+def test_a_large_map_is_fitted_in_parallel_and_inverts_as_its_own_umap_does(encoded, monkeypatch):
+    z, labels = encoded
+    monkeypatch.setattr(lt, "LARGE_MAP", 400)  # 600 points: the large-map path, on a small set
+    fitted = []
+
+    class Recorded(umap.UMAP):  # the very fit project makes, to compare its inverse with UMAP's own
+        def fit(self, *args, **kwargs):
+            fitted.append(self)
+            return super().fit(*args, **kwargs)
+
+    monkeypatch.setattr(umap, "UMAP", Recorded)
+    projection = lt.project(z, labels, "umap", n_neighbors=10)
+    assert projection.settings == {"n_neighbors": 10, "min_dist": 0.1, "n_epochs": lt.LARGE_MAP_EPOCHS}
+    (reducer,) = fitted
+    assert reducer.random_state is None and reducer.init == "pca" and reducer.n_epochs == lt.LARGE_MAP_EPOCHS
+    assert np.array_equal(reducer.embedding_, projection.coords) and projection.coords.shape == (600, 2)
+    spots = lt.click_grid(projection, size=12)[::7]
+    assert len(spots) > 3
+    assert np.array_equal(projection.inverse(spots), reducer.inverse_transform(spots))
+    assert lt._cache_umap_compilation() > 0  # numba keeps umap-learn's compiled functions on disk

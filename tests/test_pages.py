@@ -1,12 +1,17 @@
 """The latent map, sample and latent-slider pages through AppTest, on the session's trained checkpoints."""
 
+import base64
+import io
+
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 import ui
 from genviz import latent as lt
 from genviz.checkpoint import load_model
+from genviz.images import enlarge, to_pil
 from tests.conftest import images
 
 
@@ -144,3 +149,56 @@ def test_gan_map_shows_samples_coloured_by_the_classifier(app):
     assert not app.exception
     caption = app.caption[0].value
     assert caption.startswith("1,000 prior samples of `mnist`, UMAP") and "no classifier" not in caption
+
+
+def test_a_map_of_every_image_shows_test_then_training_images(app, tmp_path, monkeypatch):
+    train = ui.load_dataset("mnist", "train").take(1500)  # a short training set keeps the test quick
+    real_load = ui.load_dataset
+    monkeypatch.setattr(
+        ui, "load_dataset", lambda name, split, **kw: train if split == "train" else real_load(name, split, **kw)
+    )
+    ui.cached_test_and_train.clear()
+    open_page(app, "views/map.py", "mnist-vae")
+    app.radio[0].set_value("pca").run()
+    app.selectbox[0].set_value("all").run()
+    assert not app.exception
+    assert "11,500 images: 10,000 test (points 0 to 9,999), then 1,500 training of `mnist`, PCA" in app.caption[0].value
+    (file,) = (tmp_path / "cache" / "maps").glob("*-all-test-train-pca.npz")
+    projection = lt.Projection.load(file)
+    assert np.array_equal(projection.labels[10_000:], train.labels.numpy())
+    vae = load_model(tmp_path / "mnist-vae", "cpu")
+    assert np.allclose(projection.latents[10_005], lt.encode_images(vae, train.images[5:6])[0].numpy(), atol=1e-5)
+    key = (str(tmp_path / "mnist-vae"), None, "pca", 15, 0.1)
+    app.session_state["map_pick"] = {"key": key, "kind": "point", "index": 10_005, "x": 0.0, "y": 0.0}
+    app.run()
+    assert not app.exception
+    assert [s.captions[0] for s in images(app.main)] == ["training image", "reconstruction"]
+    names = ui.class_names(vae)
+    assert any(h.value == f"Point 10005: {names[int(train.labels[5])]}" for h in app.subheader)
+    app.switch_page("views/home.py").run()
+    app.switch_page("views/map.py").run()
+    assert app.selectbox[0].value == "all"  # the page remembers the point count
+    ui.cached_test_and_train.clear()
+
+
+@pytest.mark.parametrize("fragment", ["1", "0"])
+def test_the_slider_decode_is_of_the_latent_the_controls_set(app, trained, monkeypatch, fragment):
+    """The decode is drawn before the sliders, from the values the browser sent, as an inline PNG: it
+    must be the decode of the latent the controls set, in the fragment and in the full-rerun baseline
+    (GENVIZ_SLIDER_FRAGMENT=0) that benchmarks/slider_latency.py measures against."""
+    monkeypatch.setenv("GENVIZ_SLIDER_FRAGMENT", fragment)
+    vae = load_model(trained["vae"].args.out, "cpu")
+    open_page(app, "views/sliders.py", "mnist-vae")
+    slider = app.slider[0]
+    d = int(slider.label.removeprefix("z[").removesuffix("]"))
+    slider.set_value(slider.max).run()
+    assert lt.parse_latent(app.code[0].value, vae.latent_dim)[d].item() == pytest.approx(slider.max, abs=1e-4)
+    next(s for s in app.slider if s.label == "Principal direction 1").set_value(2.0).run()
+    assert not app.exception
+    z = lt.parse_latent(app.code[0].value, vae.latent_dim)
+    (url,) = values(app)[0]
+    assert url.startswith("data:image/png;base64,")
+    shown = np.asarray(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))), dtype=np.int16)
+    expected = np.asarray(enlarge(to_pil(lt.decode(vae, z[None])[0]), 280), dtype=np.int16)
+    assert shown.shape == expected.shape == (280, 280)
+    assert np.abs(shown - expected).max() <= 1  # the code shows z to 4 decimals

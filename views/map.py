@@ -1,4 +1,5 @@
-"""Latent map: the test set encoded and projected to 2-D; click a point, empty space or a region to decode it."""
+"""Latent map: the test set (or test and training sets) encoded and projected to 2-D; click a point, empty
+space or a region to decode it."""
 
 import numpy as np
 import streamlit as st
@@ -23,13 +24,17 @@ except DatasetError as e:
     st.stop()
 
 left, middle, right = st.columns(3)
-sizes = [n for n in (1_000, 5_000, 10_000) if n < total] + [total]
-n = left.selectbox(
+sizes = [n for n in (1_000, 5_000, 10_000) if n < total] + [total] + ([] if is_gan else ["all"])
+remembered = st.session_state.get("map_points", sizes[min(1, len(sizes) - 1)])  # kept across pages
+choice = left.selectbox(
     "Points",
     sizes,
-    index=min(1, len(sizes) - 1),
-    format_func=lambda k: f"{k:,}" + (" (all)" if k == total and not is_gan else ""),
+    index=sizes.index(remembered) if remembered in sizes else min(1, len(sizes) - 1),
+    format_func=lambda k: "all test and training images" if k == "all" else f"{k:,}" + (" (all)" * (k == total)),
+    help=None if is_gan else "All test and training images: MNIST's 70,000; the first map takes a minute or two",
 )
+st.session_state.map_points = choice
+n = None if choice == "all" else choice  # None: every test image, then every training image (ui.map_data)
 method = middle.radio(
     "Projection",
     ["umap", "pca"],
@@ -41,17 +46,28 @@ with right.popover("UMAP settings", disabled=method != "umap"):
     n_neighbors = st.slider("Neighbours", 5, 100, 15, help="Larger values keep more of the global structure")
     min_dist = st.slider("Minimum distance", 0.0, 0.99, 0.1, 0.01, help="Smaller values pack clusters tighter")
 
-projection = ui.latent_map(path, model, n, method, n_neighbors, min_dist)
+try:
+    projection = ui.latent_map(path, model, n, method, n_neighbors, min_dist)
+except DatasetError as e:
+    st.error(f"The map of every image needs the training set of `{model.checkpoint['dataset']['name']}`: {e}")
+    st.stop()
 names = ui.class_names(model)
-settings = (
-    f"UMAP, {n_neighbors} neighbours, minimum distance {min_dist}, seed 0"
-    if method == "umap"
-    else "PCA, first two components"
-)
+tested = len(ui.test_set(model)) if not is_gan else 0  # points from here on are training images
+if method == "pca":
+    settings = "PCA, first two components"
+elif "seed" in projection.settings:
+    settings = f"UMAP, {n_neighbors} neighbours, minimum distance {min_dist}, seed {projection.settings['seed']}"
+else:
+    settings = (
+        f"UMAP, {n_neighbors} neighbours, minimum distance {min_dist}, {projection.settings['n_epochs']} epochs "
+        "from a PCA start, on every core: not bit-reproducible, a new fit differs in detail"
+    )
 what = (
     "prior samples" + ("" if (projection.labels >= 0).any() else " (no classifier beside the model to colour them)")
     if is_gan
     else "test images"
+    if n is not None
+    else f"images: {tested:,} test (points 0 to {tested - 1:,}), then {len(projection.coords) - tested:,} training"
 )
 st.caption(f"{len(projection.coords):,} {what} of `{model.checkpoint['dataset']['name']}`, {settings}.")
 key = (path, n, method, n_neighbors, min_dist)
@@ -95,10 +111,10 @@ def show_latent(z: torch.Tensor) -> None:
 
 
 def images_of(index: list[int]) -> torch.Tensor:
-    """The map's points as images (B, C, H, W): test images, or a GAN's decoded samples."""
+    """The map's points as images (B, C, H, W): test (and training) images, or a GAN's decoded samples."""
     if is_gan:
         return lt.decode(model, torch.from_numpy(projection.latents[index]))
-    return ui.test_set(model).images[index].float().div(255)
+    return ui.map_data(model, n).images[index].float().div(255)
 
 
 if pick is None:
@@ -114,7 +130,7 @@ elif pick["kind"] == "point":
     a, b = detail.columns(2)
     a.image(
         enlarge(to_pil(images_of([i])[0]), 140),
-        caption="generator sample" if is_gan else "test image",
+        caption="generator sample" if is_gan else "test image" if i < tested else "training image",
         output_format="PNG",
     )
     if not is_gan:
