@@ -32,18 +32,17 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from benchmarks.browser import CHROMIUM, FLAGS, serve
 from benchmarks.train_throughput import machine
 from genviz import latent as lt
 from genviz.checkpoint import load_model
@@ -51,11 +50,6 @@ from genviz.data import load_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "map_speed.json"
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]  # fmt: skip
 SPEED_GOAL = 3.0  # a first 70,000-point projection at least this many times faster than stock
 TRUST_SLACK = 0.01  # and trustworthiness no more than this below stock's
 CACHED_GOAL_S = 1.5  # a cached 10,000-point map open in under this
@@ -118,37 +112,19 @@ def projections(model, points: list[int], sample: int, folder: Path, numba_cache
     return rows
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def browser_opens(checkpoint: Path, folder: Path, numba_cache: Path, sizes: list[tuple[str, int]]) -> list[dict]:
     from playwright.sync_api import sync_playwright
 
     checkpoints = folder / "checkpoints"
     shutil.copytree(checkpoint, checkpoints / checkpoint.name)
-    port = free_port()
     env = {
-        **os.environ,
         "GENVIZ_CHECKPOINTS": str(checkpoints),
         "GENVIZ_CACHE_DIR": str(folder / "cache"),
         "NUMBA_CACHE_DIR": str(numba_cache),
     }
-    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port",
-               str(port), "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"]  # fmt: skip
-    log = open(folder / "streamlit.log", "w")
-    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
     rows = []
-    try:
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.5)
+    with serve("app.py", env, timeout=240) as server:
+        url = server.url
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
             page = browser.new_page(viewport={"width": 1500, "height": 1100})
@@ -173,10 +149,6 @@ def browser_opens(checkpoint: Path, folder: Path, numba_cache: Path, sizes: list
                 rows.append({"points": n, "first_s": first, "cached_s": cached})
                 print(f"browser, {n:,} points: first {first:.1f} s, cached {cached:.2f} s", flush=True)
             browser.close()
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        log.close()
     return rows
 
 

@@ -21,14 +21,7 @@ It prints a markdown table and writes JSON to benchmarks/results/slider_latency.
 
 import argparse
 import json
-import os
-import socket
 import statistics
-import subprocess
-import sys
-import tempfile
-import time
-import urllib.request
 from contextlib import ExitStack
 from datetime import datetime, timezone
 from pathlib import Path
@@ -37,15 +30,11 @@ import streamlit
 import torch
 from playwright.sync_api import sync_playwright
 
+from benchmarks.browser import CHROMIUM, FLAGS, serve
 from benchmarks.train_throughput import machine
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "slider_latency.json"
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]  # fmt: skip
 VARIANTS = {"baseline (full rerun)": "0", "fragment": "1"}  # name: GENVIZ_SLIDER_FRAGMENT
 GOAL_MEDIAN_MS, GOAL_P95_MS = 100, 200
 SLIDER = "[data-testid=stSlider] input[type=range]"
@@ -115,33 +104,6 @@ PROBE = """
   };
 })();
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(fragment: str, log: Path) -> tuple[subprocess.Popen, str]:
-    """`streamlit run app.py` with GENVIZ_SLIDER_FRAGMENT set; returns the process and its URL once healthy."""
-    port = free_port()
-    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port",
-               str(port), "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"]  # fmt: skip
-    env = {**os.environ, "GENVIZ_SLIDER_FRAGMENT": fragment}
-    with open(log, "w") as out:  # the child keeps its own handle
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(240):
-        try:
-            urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
-            return process, url
-        except OSError:
-            if process.poll() is not None:
-                raise SystemExit(f"streamlit exited:\n{log.read_text()}") from None
-            time.sleep(0.5)
-    process.terminate()
-    raise SystemExit(f"streamlit did not answer on {url} within 2 minutes:\n{log.read_text()}")
 
 
 def open_sliders(browser, url: str):
@@ -221,13 +183,10 @@ def main() -> None:
         raise SystemExit(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
 
     presses: dict[str, list[dict]] = {name: [] for name in args.variants}
-    with ExitStack() as stack, tempfile.TemporaryDirectory() as logs:
+    with ExitStack() as stack:
         pages = {}
         for name in args.variants:
-            process, url = start_server(VARIANTS[name], Path(logs) / f"{VARIANTS[name]}.log")
-            stack.callback(process.wait, 30)
-            stack.callback(process.terminate)
-            pages[name] = url
+            pages[name] = stack.enter_context(serve("app.py", {"GENVIZ_SLIDER_FRAGMENT": VARIANTS[name]})).url
         playwright = stack.enter_context(sync_playwright())
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         stack.callback(browser.close)
