@@ -146,7 +146,10 @@ def latent_map(path: str, model: GenerativeModel, n: int | None, method: str, n_
         data = map_data(model, n)
         z, labels = lt.encode_images(model, data.images, progress=encoding), data.labels.cpu()
     if method == "umap":
-        bar.progress(0.0, text="UMAP: finding neighbours (the first map after an install also compiles UMAP)...")
+        bar.progress(
+            0.0,
+            text="UMAP: finding neighbours (compiling part of UMAP after a start, all of it after an install)...",
+        )
     projection = lt.project(z, labels, method, n_neighbors, min_dist, progress=layout)
     bar.empty()
     try:
