@@ -332,19 +332,19 @@ def encoded_test_image(_model: GenerativeModel, path: str, index: int) -> torch.
     return lt.encode_images(_model, test_set(_model).images[index : index + 1])[0]
 
 
-def compatible_models(model: GenerativeModel) -> list[str]:
-    """Checkpoint folders of autoencoders, VAEs and GANs that take the same images as `model`:
-    those that can be compared with it side by side."""
+def compatible_models(model: GenerativeModel) -> dict[str, dict]:
+    """Folder -> config of the autoencoders, VAEs and GANs that take the same images as `model`:
+    those that can be compared with it side by side. Each config is read once."""
     custom = st.session_state.get("custom_path", "")
     folders = [str(p) for p in find_checkpoints(CHECKPOINTS)] + ([custom] if custom else [])
-    found = []
+    found = {}
     for folder in dict.fromkeys(folders):
         try:
             config = read_config(folder)
         except CheckpointError:
             continue
         if config["family"] in GENERATIVE and tuple(config["model"]["image_shape"]) == model.image_shape:
-            found.append(folder)
+            found[folder] = config
     return found
 
 
@@ -512,13 +512,6 @@ def pca_map(_model: GenerativeModel, path: str) -> lt.Projection:
     """A PCA map of the model's latent sample: instant, for pages that need a map before one was made."""
     z, labels = latent_sample(_model, path)
     return lt.project(z, labels, "pca")
-
-
-def dataset_name(path: str) -> str | None:
-    try:
-        return read_config(path)["dataset"]["name"]
-    except CheckpointError:
-        return None
 
 
 @st.cache_data(show_spinner="Reconstructing...", max_entries=64)

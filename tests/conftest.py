@@ -4,6 +4,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
@@ -57,15 +58,22 @@ def app(trained, tmp_path, monkeypatch):
 
 @pytest.fixture
 def media(monkeypatch):
-    """Bytes of every file the app hands to the browser (images, downloads), read by URL: AppTest
-    keeps only their URLs, and its media store ends with each run."""
-    files = {}
-    original = MemoryMediaFileStorage.load_and_get_id
+    """Bytes of every file the app hands to the browser (images, downloads), read by URL or, for a
+    download made on click, by its deferred file id: AppTest keeps only those, and its media store
+    ends with each run."""
+    files, deferred = {}, {}
+    original_load, original_defer = MemoryMediaFileStorage.load_and_get_id, MediaFileManager.add_deferred
 
     def record(self, path_or_data, mimetype, kind, filename=None):
-        file_id = original(self, path_or_data, mimetype, kind, filename)
+        file_id = original_load(self, path_or_data, mimetype, kind, filename)
         files[file_id] = self._files_by_id[file_id].content
         return file_id
 
+    def record_deferred(self, data_callable, *args, **kwargs):
+        file_id = original_defer(self, data_callable, *args, **kwargs)
+        deferred[file_id] = data_callable  # made when the browser asks: a download button's callable
+        return file_id
+
     monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", record)
-    return lambda url: files[Path(url).stem]
+    monkeypatch.setattr(MediaFileManager, "add_deferred", record_deferred)
+    return lambda url: deferred[url]() if url in deferred else files[Path(url).stem]

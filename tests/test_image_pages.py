@@ -32,7 +32,7 @@ def picture(media, element, k: int = 0) -> np.ndarray:
 
 def download(app, label: str, media) -> bytes:
     (button,) = [b for b in app.get("download_button") if b.proto.label == label]
-    return media(button.proto.url)
+    return media(button.proto.url or button.proto.deferred_file_id)
 
 
 def values(data) -> np.ndarray:

@@ -96,9 +96,12 @@ name = f"{Path(path).name}-{method}-{steps}{'x' + str(steps) if four else ''}"
 pictures = [to_pil(f) for f in frames]
 a, b, c = st.columns(3)
 a.download_button("PNG", png_bytes(strip), f"{name}.png", "image/png", icon=":material/download:")
-b.download_button("GIF", gif_bytes(pictures, scale_to=112), f"{name}.gif", "image/gif", icon=":material/gif_box:")
+# GIF and MP4 are encoded only when asked for (a callable): a 32 x 32 grid takes seconds to encode.
+b.download_button(
+    "GIF", lambda: gif_bytes(pictures, scale_to=112), f"{name}.gif", "image/gif", icon=":material/gif_box:"
+)
 if MP4_AVAILABLE:
-    c.download_button("MP4", mp4_bytes(pictures), f"{name}.mp4", "video/mp4", icon=":material/movie:")
+    c.download_button("MP4", lambda: mp4_bytes(pictures), f"{name}.mp4", "video/mp4", icon=":material/movie:")
 else:
     c.caption("MP4 export needs PyAV: `pip install av`.")
 

@@ -18,8 +18,10 @@ picked = ui.model_picker()
 if not picked:
     st.stop()
 path, model = picked
-options = ui.compatible_models(model)
-same_data = [p for p in options if p != path and ui.family(p) != "gan" and ui.dataset_name(p) == ui.dataset_name(path)]
+configs = ui.compatible_models(model)
+options = list(configs)
+dataset = model.checkpoint["dataset"]["name"]
+same_data = [p for p, c in configs.items() if p != path and c["family"] != "gan" and c["dataset"]["name"] == dataset]
 chosen = st.multiselect(
     "Models side by side",
     options,
