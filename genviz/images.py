@@ -15,8 +15,23 @@ from PIL import ExifTags, GifImagePlugin, Image, ImageOps
 
 from genviz.checkpoint import atomic_path
 
+# Limits on uploads, set on purpose and checked by tests/test_upload_fuzz.py. Streamlit's server.maxUploadSize
+# (.streamlit/config.toml) makes the browser refuse bigger files; read_upload refuses them too, for callers outside
+# the app.
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+# At most 40 megapixels (a 7,200 x 5,500 photo) per image, whatever the file's size: a few KiB of PNG can declare
+# 20,000 x 20,000 pixels and expand to gigabytes when decoded.
 MAX_PIXELS = 40_000_000
+# At most this many pixels on a side, whatever the area: Pillow keeps a pointer (8 bytes) per row, so a picture one
+# pixel wide and 40 million tall would take 320 MB more per copy. The largest JPEG or GIF has 65,535.
+MAX_SIDE = 65_535
+# At most this many pictures in one upload batch: each becomes a model input, and the page shows each one.
+MAX_FILES = 64
+# Pillow's own decompression-bomb limit, process-wide, set to ours: Image.open (and Pillow's checks of GIF frames,
+# TIFF tiles and crops while decoding) then warns above MAX_PIXELS and raises above twice that, for every image this
+# process opens, uploads or not. read_upload turns the warning into a refusal too; its own check of the header's size,
+# before any pixel is decoded, holds even where other code lifts Pillow's limit (MAX_IMAGE_PIXELS = None).
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 # Pillow's names of the formats read_upload accepts; other plugins (PSD, ICO, EPS, ...) are never tried on uploads.
 UPLOAD_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP", "TIFF")
 _FORMATS_IN_WORDS = "PNG, JPEG, BMP, GIF, WebP or TIFF"
@@ -89,8 +104,9 @@ def read_upload(data: bytes, name: str) -> Upload:
             "genviz accepts; save a smaller version (fewer pixels, or as JPEG) and upload that"
         )
     notes = []
-    # Pillow warns of a possible decompression bomb above its own pixel limit and raises above twice that; both are
-    # turned into errors here, locally, so that no global Pillow setting changes.
+    # Pillow warns of a possible decompression bomb above its pixel limit (MAX_PIXELS, set above) and raises above
+    # twice that; the warning is turned into an error too, but only for this call: the warning filters of the rest
+    # of the process are left as they are.
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
@@ -127,12 +143,18 @@ def _decode(data: bytes, name: str, notes: list[str]) -> Image.Image:
     # Checked before load(): a few KiB of PNG can decode to gigabytes.
     if width * height > MAX_PIXELS:
         raise UploadError(_too_many_pixels(name, f"at {width}x{height} pixels, the image"))
+    if max(width, height) > MAX_SIDE:
+        raise UploadError(
+            f"{name}: at {width}x{height} pixels, the image is longer on one side than the {MAX_SIDE:,} pixels genviz "
+            "accepts; crop it or scale it down and upload that"
+        )
     frames = getattr(image, "n_frames", 1)
     if frames > 1:
         kind, unit = _SEQUENCES[image.format]
         notes.append(f"{kind}: the first of its {frames} {unit} is used")
     image.load()
-    if image.getexif().get(ExifTags.Base.Orientation, 1) != 1:
+    # Orientations 2 to 8 ask for a flip or a turn; 1 is upright, and anything else (a damaged tag) is ignored.
+    if image.getexif().get(ExifTags.Base.Orientation, 1) in range(2, 9):
         image = ImageOps.exif_transpose(image)
         notes.append("rotated upright as its EXIF orientation asks")
     return image
@@ -150,25 +172,33 @@ def _to_l_or_rgb(image: Image.Image, name: str, notes: list[str]) -> Image.Image
             f"{name}: its colour mode ({image.mode}) is not one genviz can read; "
             "export it as an 8-bit RGB or greyscale PNG and upload that"
         )
-    grey = image.mode in ("1", "L", "LA", "La")
-    palette = image.mode in ("P", "PA")
+    # L for a palette of greys too: exact, as Pillow's RGB-to-L weights sum to 1.
+    mode = "L" if image.mode in ("1", "L", "LA", "La") or _palette_is_grey(image) else "RGB"
+    # Each step makes at most one copy the size of the picture: a 40-megapixel RGBA upload is 160 MB a copy.
     if image.has_transparency_data:
-        rgba = image.convert("RGBA")
-        if rgba.getchannel("A").getextrema()[0] < 255:
+        layers = image if image.mode in ("LA", "RGBA") else image.convert("RGBA")
+        alpha = layers.getchannel("A")
+        if alpha.getextrema()[0] < 255:
             notes.append("transparent pixels laid on white, as a browser shows them")
-        image = Image.alpha_composite(Image.new("RGBA", image.size, "white"), rgba)
-    if grey:
-        return image.convert("L")
-    image = image.convert("RGB")
-    rgb = np.asarray(image)
-    if palette and (rgb == rgb[..., :1]).all():
-        return image.convert("L")  # exact: Pillow's RGB-to-L weights sum to 1
-    return image
+        image = Image.new(layers.mode[:-1], image.size, "white")
+        image.paste(layers, (0, 0), alpha)  # alpha compositing over an opaque white background
+        del layers, alpha
+    return image if image.mode == mode else image.convert(mode)
+
+
+def _palette_is_grey(image: Image.Image) -> bool:
+    """Whether every colour a P or PA image uses is a grey (an index past the end of its palette counts as not)."""
+    if image.mode not in ("P", "PA"):
+        return False
+    indices = image if image.mode == "P" else image.getchannel("P")
+    palette = image.getpalette("RGB") or []
+    colours = [palette[3 * index : 3 * index + 3] for _, index in indices.getcolors(256)]
+    return all(len(rgb) == 3 and rgb[0] == rgb[1] == rgb[2] for rgb in colours)
 
 
 def _deep_grey_to_l(image: Image.Image, name: str, notes: list[str]) -> Image.Image:
     """16-bit, 32-bit integer and float greyscale scaled to 8 bits; convert("L") would clip them at 255 instead."""
-    values = np.asarray(image, dtype=np.float32)
+    values = np.array(image, dtype=np.float32)  # a copy of our own, changed in place below
     if not np.isfinite(values).all():
         raise UploadError(
             f"{name}: some pixels are not numbers (NaN or infinite); export it as an 8-bit PNG and upload that"
@@ -185,9 +215,12 @@ def _deep_grey_to_l(image: Image.Image, name: str, notes: list[str]) -> Image.Im
     else:
         kind = "floating-point" if image.mode == "F" else "32-bit"
         notes.append(f"{kind} greyscale from {low:g} to {high:g} stretched to 8 bits (0 to 255)")
-    # A flat image has high == low: it maps to black instead of dividing by zero.
-    scaled = np.rint((values - low) / ((high - low) or 1.0) * 255)
-    return Image.fromarray(scaled.astype(np.uint8), mode="L")
+    # In place, so that a 40-megapixel float image costs one more copy, not four. A flat image has high == low: it
+    # maps to black instead of dividing by zero.
+    values -= low
+    values /= (high - low) or 1.0
+    values *= 255
+    return Image.fromarray(np.rint(values, out=values).astype(np.uint8), mode="L")
 
 
 def is_dark_on_light(image: Image.Image) -> bool:
@@ -212,11 +245,8 @@ def to_model_input(
     out, "stretch" ignores it. invert: None inverts one-channel inputs that are dark on light (the MNIST models saw
     light digits on black); True or False forces it.
     """
-    if fit not in FITS:
-        raise ValueError(f"fit must be one of {FITS}, not {fit!r}")
+    _check_target(shape, fit)
     channels, height, width = shape
-    if channels not in (1, 3):
-        raise ValueError(f"models take 1 or 3 channels, not {channels}")
     if image.mode not in ("L", "RGB"):
         raise ValueError(f"expected an L or RGB image, as read_upload returns, not {image.mode}")
     notes = []
@@ -240,10 +270,42 @@ def to_model_input(
     return (pixels[None] if pixels.ndim == 2 else pixels.permute(2, 0, 1)).contiguous(), notes
 
 
-def _resize(image: Image.Image, size: tuple[int, int]) -> Image.Image:
+def _check_target(shape: tuple[int, int, int], fit: str) -> None:
+    """ValueError for a model shape or fit no upload can meet: a mistake in the calling code, not in the upload."""
+    if fit not in FITS:
+        raise ValueError(f"fit must be one of {FITS}, not {fit!r}")
+    if len(shape) != 3 or shape[0] not in (1, 3) or min(shape[1:]) < 1:
+        raise ValueError(f"shape must be (C, H, W) with 1 or 3 channels and positive sides, not {shape}")
+
+
+@dataclass
+class ModelInput:
+    name: str
+    image: torch.Tensor  # (C, H, W) float32 in [0, 1]: the model's image shape
+    notes: list[str]  # what was done on the way, in order: read_upload's notes, then to_model_input's
+
+
+def upload_to_input(
+    data: bytes, name: str, shape: tuple[int, int, int], fit: str = "pad", invert: bool | None = None
+) -> ModelInput:
+    """An uploaded file's bytes as the input of a model of image shape `shape` (C, H, W): the one way every page
+    turns an upload into a model input. read_upload, then to_model_input (see both for fit and invert).
+
+    Any file raises only UploadError, its message naming the file and saying what to do; ValueError means a wrong
+    shape or fit, a mistake of the caller's whatever the file. tests/test_upload_fuzz.py holds it to that.
+    """
+    _check_target(shape, fit)
+    upload = read_upload(data, name)
+    tensor, notes = to_model_input(upload.image, shape, fit, invert)
+    return ModelInput(name, tensor, upload.notes + notes)
+
+
+def _resize(
+    image: Image.Image, size: tuple[int, int], box: tuple[float, float, float, float] | None = None
+) -> Image.Image:
     # LANCZOS averages over the whole footprint of each output pixel, so a stroke thinner than the reduction factor
     # fades instead of vanishing; reducing_gap first box-reduces big uploads by an integer factor, which is faster.
-    return image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    return image.resize(size, Image.Resampling.LANCZOS, box=box, reducing_gap=3.0)
 
 
 def _fit(image: Image.Image, size: tuple[int, int], fit: str) -> tuple[Image.Image, str]:
@@ -255,14 +317,18 @@ def _fit(image: Image.Image, size: tuple[int, int], fit: str) -> tuple[Image.Ima
     scaled = (max(1, round(w * scale)), max(1, round(h * scale)))
     if fit == "crop":
         scaled = (max(width, scaled[0]), max(height, scaled[1]))
-    resized = _resize(image, scaled)
     if scaled == size:
-        return resized, f"resized {change}"
+        return _resize(image, size), f"resized {change}"
     sides = "the sides" if scaled[0] != width else "the top and bottom"
-    left, top = (width - scaled[0]) // 2, (height - scaled[1]) // 2
     if fit == "crop":
-        box = (-left, -top, -left + width, -top + height)
-        return resized.crop(box), f"resized {change}, keeping the aspect ratio and cropping {sides}"
+        # The centre of the source with the target's aspect ratio, resized in one step. Scaling the whole image
+        # first and cropping after would build the scaled image in full: 28 x 1,120,000 pixels for a 1 x 40,000 one.
+        crop_w, crop_h = min(w, width / scale), min(h, height / scale)  # min: against rounding past the edge
+        left, top = (w - crop_w) / 2, (h - crop_h) / 2
+        resized = _resize(image, size, box=(left, top, left + crop_w, top + crop_h))
+        return resized, f"resized {change}, keeping the aspect ratio and cropping {sides}"
+    resized = _resize(image, scaled)
+    left, top = (width - scaled[0]) // 2, (height - scaled[1]) // 2
     background = tuple(int(v) for v in np.median(_border(image), axis=0))
     canvas = Image.new(image.mode, size, background[0] if image.mode == "L" else background)
     canvas.paste(resized, (left, top))

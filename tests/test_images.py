@@ -14,7 +14,10 @@ from PIL import Image, ImageDraw
 
 from genviz import images
 from genviz.images import (
+    FITS,
+    MAX_SIDE,
     MAX_UPLOAD_BYTES,
+    ModelInput,
     Upload,
     UploadError,
     gif_bytes,
@@ -24,6 +27,7 @@ from genviz.images import (
     png_bytes,
     read_upload,
     to_model_input,
+    upload_to_input,
     zip_bytes,
 )
 
@@ -183,12 +187,38 @@ def test_exif_orientation_is_applied():
     assert upload.notes == ["rotated upright as its EXIF orientation asks"]
 
 
+@pytest.mark.parametrize("orientation", [0, 9, 65535])
+def test_damaged_exif_orientation_is_ignored(orientation):
+    """Found by tests/test_upload_fuzz.py: a value outside 1-8 left the picture as it was but noted a rotation."""
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    upload = read_upload(encode(halves(0, 255, mode="L"), "JPEG", exif=exif), "odd.jpg")
+    assert upload.image.size == (40, 20) and upload.notes == []
+
+
+def test_palette_with_an_index_past_its_end_is_read_as_colour():
+    image = Image.new("P", (4, 4), 5)
+    image.putpalette([*RED, *GREEN])  # two entries; index 5 has none
+    upload = read_upload(encode(image, "PNG"), "short.png")
+    assert upload.image.mode == "RGB" and upload.image.size == (4, 4)
+
+
 # read_upload: refusals
 
 
 def test_too_many_pixels_is_refused_from_the_header():
+    """Pillow's limit is genviz's (set at import): Image.open itself refuses the 48 megapixels."""
+    assert Image.MAX_IMAGE_PIXELS == images.MAX_PIXELS
     data = encode(Image.new("1", (8000, 6000)), "PNG")
     assert len(data) < 100_000
+    with pytest.raises(UploadError, match=r"^bomb\.png: the image has more than the 40 megapixels genviz accepts"):
+        read_upload(data, "bomb.png")
+
+
+def test_header_check_holds_where_pillows_limit_is_lifted(monkeypatch):
+    """Other code in the process may set Pillow's limit to None; genviz's own check of the header still refuses."""
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", None)
+    data = encode(Image.new("1", (8000, 6000)), "PNG")
     with pytest.raises(UploadError, match=r"bomb\.png: at 8000x6000 pixels, the image has more than the 40 megapixels"):
         read_upload(data, "bomb.png")
 
@@ -202,6 +232,17 @@ def test_decompression_bombs_are_refused_before_decoding(size):
     with pytest.raises(UploadError, match="more than the 40 megapixels genviz accepts"):
         read_upload(png_with_size(*size), "bomb.png")
     assert warnings.filters == filters
+
+
+def test_side_longer_than_max_side_is_refused():
+    """Found by tests/test_upload_fuzz.py: a picture 1 pixel wide and 39 million tall has fewer than 40 megapixels but
+    took 641 MiB to read, Pillow keeping 8 bytes per row beside its 1 byte of pixels."""
+    data = encode(Image.new("L", (1, MAX_SIDE + 1)), "PNG")
+    with pytest.raises(
+        UploadError, match=r"^tall\.png: at 1x65536 pixels, the image is longer on one side than the 65,535"
+    ):
+        read_upload(data, "tall.png")
+    assert read_upload(encode(Image.new("L", (1, MAX_SIDE)), "PNG"), "tall.png").image.size == (1, MAX_SIDE)
 
 
 def test_oversize_file_is_refused():
@@ -342,6 +383,63 @@ def test_right_sized_input_is_untouched():
     image = Image.fromarray(np.random.default_rng(2).integers(0, 80, (28, 28), dtype=np.uint8))
     tensor, notes = to_model_input(image, (1, 28, 28))
     assert notes == [] and torch.equal(tensor[0], torch.tensor(np.asarray(image)).float() / 255)
+
+
+@pytest.mark.parametrize("size", [(1, 1), (2, 1), (1, 2), (3, 7), (1, 40_000), (40_000, 1), (29, 27)])
+@pytest.mark.parametrize("fit", FITS)
+@pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32), (1, 5, 60)])
+def test_any_size_fits_any_shape(size, fit, shape):
+    """1-pixel images and extreme aspect ratios give the full shape; a white source gives white everywhere, so no
+    part of the output was left black (a crop box past the edge, a paste that missed)."""
+    tensor, _ = to_model_input(Image.new("L", size, 255), shape, fit, invert=False)
+    assert tensor.shape == shape and tensor.dtype == torch.float32
+    assert torch.equal(tensor, torch.ones(shape))
+
+
+def test_crop_resizes_straight_to_the_target(monkeypatch):
+    """Found by tests/test_upload_fuzz.py: cropping a 1x40,000 image first scaled all of it to 28x1,120,000 pixels
+    (31 megapixels, built in full) and then cut the centre out. The centre is now cut out while resizing."""
+    sizes = []
+    resize = images._resize
+    monkeypatch.setattr(images, "_resize", lambda image, size, box=None: sizes.append(size) or resize(image, size, box))
+    column = Image.fromarray((np.arange(40_000) * 255 // 39_999).astype(np.uint8).reshape(40_000, 1))  # a ramp
+    tensor, notes = to_model_input(column, (1, 28, 28), "crop", invert=False)
+    assert sizes == [(28, 28)]
+    assert notes == ["resized from 1x40000 to 28x28, keeping the aspect ratio and cropping the top and bottom"]
+    assert torch.allclose(tensor, torch.full_like(tensor, 0.5), atol=2 / 255)  # the middle 1x1 of a 0-to-255 ramp
+
+
+# upload_to_input
+
+
+def test_upload_to_input_reads_then_fits():
+    result = upload_to_input(encode(stroke(), "PNG"), "digit.png", (1, 28, 28))
+    assert isinstance(result, ModelInput) and result.name == "digit.png"
+    tensor, notes = to_model_input(stroke(), (1, 28, 28))
+    assert torch.equal(result.image, tensor) and result.notes == notes
+
+
+def test_upload_to_input_keeps_both_steps_notes():
+    image = halves((0, 0), (0, 255), size=(40, 20), mode="LA")
+    result = upload_to_input(encode(image, "PNG"), "ink.png", (3, 32, 32))
+    assert result.image.shape == (3, 32, 32)
+    assert result.notes == [
+        "transparent pixels laid on white, as a browser shows them",
+        "greyscale copied into the 3 colour channels",
+        "resized from 40x20 to 32x32, keeping the aspect ratio and padding the top and bottom",
+    ]
+
+
+def test_upload_to_input_refuses_bad_files_and_bad_arguments_apart():
+    with pytest.raises(UploadError, match=r"^notes\.png: not an image"):
+        upload_to_input(b"just text", "notes.png", (1, 28, 28))
+    # A wrong shape or fit is the caller's mistake, said as such whatever the file.
+    with pytest.raises(ValueError, match="fit must be one of") as raised:
+        upload_to_input(b"just text", "notes.png", (1, 28, 28), fit="zoom")
+    assert not isinstance(raised.value, UploadError)
+    for shape in [(2, 28, 28), (1, 0, 28), (28, 28)]:
+        with pytest.raises(ValueError, match="shape must be"):
+            upload_to_input(encode(stroke(), "PNG"), "digit.png", shape)
 
 
 def test_bad_arguments_raise():
