@@ -4,9 +4,10 @@ Kept out of `genviz`, which never imports streamlit.
 """
 
 import csv
+import html
 import io
 import os
-from dataclasses import dataclass
+import re
 from pathlib import Path
 
 import numpy as np
@@ -28,13 +29,28 @@ from genviz.checkpoint import (
     read_metrics,
 )
 from genviz.data import DatasetError, ImageDataset, as_shape, cache_dir, load_dataset
-from genviz.images import FITS, UploadError, enlarge, read_upload, to_model_input, to_pil
+from genviz.images import FITS, MAX_FILES, ModelInput, UploadError, enlarge, to_pil, upload_to_input
 from genviz.metrics import anomaly_scores, denoising_curve, is_approximate
 from genviz.models import GAN, GENERATIVE, Classifier, GenerativeModel
 
 # What the uploaders offer; genviz.images reads the file's contents, whatever its name says.
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff"]
 CHECKPOINTS = Path(os.environ.get("GENVIZ_CHECKPOINTS", Path(__file__).parent / "checkpoints"))
+# Every ASCII punctuation mark: CommonMark lets a backslash make any of them literal.
+_MARKDOWN = re.compile(r"([!-/:-@[-`{-~])")
+
+
+def plain(text: object) -> str:
+    """`text` (a file name, a typed path, a checkpoint's class name, an error naming them) made literal in
+    Streamlit's Markdown: no links, images, emphasis, colours, icons or LaTeX from what a user supplied."""
+    return _MARKDOWN.sub(r"\\\1", " ".join(str(text).split()))
+
+
+def code(text: object) -> str:
+    """`text` as an inline code span, literal whatever backticks it holds."""
+    text = " ".join(str(text).split())
+    fence = "`" * (max(map(len, re.findall("`+", text)), default=0) + 1)
+    return f"{fence} {text} {fence}" if text.startswith("`") or text.endswith("`") else f"{fence}{text}{fence}"
 
 
 @st.cache_resource(show_spinner="Loading model...")
@@ -155,7 +171,7 @@ def latent_map(path: str, model: GenerativeModel, n: int | None, method: str, n_
     try:
         projection.save(file)
     except OSError as e:
-        st.warning(f"This map could not be cached ({e}); it will be computed again next time.")
+        st.warning(f"This map could not be cached ({plain(e)}); it will be computed again next time.")
         return projection
     return cached_map_file(str(file), file.stat().st_mtime)
 
@@ -217,18 +233,18 @@ def model_picker() -> tuple[str, GenerativeModel] | None:
         )
         if path is None:
             st.info(
-                f"No checkpoints under `{CHECKPOINTS}`. Train one with "
+                f"No checkpoints under {code(CHECKPOINTS)}. Train one with "
                 "`python -m training.train --model vae --dataset mnist --out checkpoints/mnist-vae`."
             )
             return None
         try:
             model = cached_model(path)
         except CheckpointError as e:
-            st.error(f"This checkpoint cannot be opened: {e}. Choose another one above.")
+            st.error(f"This checkpoint cannot be opened: {plain(e)}. Choose another one above.")
             return None
         if not isinstance(model, GenerativeModel):
             st.error(
-                f"`{path}` holds a {model.family}, which measures other models and has no latent space to "
+                f"{code(path)} holds a {model.family}, which measures other models and has no latent space to "
                 "explore. Choose an autoencoder, VAE or GAN."
             )
             return None
@@ -236,7 +252,7 @@ def model_picker() -> tuple[str, GenerativeModel] | None:
             try:
                 st.markdown(model_card(read_config(path), read_metrics(path)))
             except CheckpointError as e:  # the weights loaded; only the card's metrics are unreadable
-                st.warning(f"The model card cannot be shown: {e}")
+                st.warning(f"The model card cannot be shown: {plain(e)}")
     return path, model
 
 
@@ -263,7 +279,8 @@ def map_figure(
     labels = projection.labels
     for label in np.unique(labels):
         index = np.flatnonzero(labels == label)
-        name = names[label] if 0 <= label < len(names) else "unlabelled"
+        # Plotly reads tags such as <a href> and <img> in names and hover text: a class name is shown literally.
+        name = html.escape(names[label]) if 0 <= label < len(names) else "unlabelled"
         fig.add_trace(
             go.Scatter(
                 x=projection.coords[index, 0],
@@ -355,17 +372,12 @@ def loaded_models(paths: list[str]) -> dict[str, GenerativeModel]:
         try:
             models[Path(p).name] = cached_model(p)
         except CheckpointError as e:
-            st.error(f"`{Path(p).name}` is left out: {e}")
+            st.error(f"{code(Path(p).name)} is left out: {plain(e)}")
     return models
 
 
-@dataclass
-class Picture:
-    """An image ready for a model: from an upload or the test set."""
-
-    name: str
-    image: torch.Tensor  # (C, H, W) in [0, 1]
-    notes: list[str]
+# An image ready for a model, from an upload or the test set, with what was done to it on the way.
+Picture = ModelInput
 
 
 def fit_controls(model: GenerativeModel, key: str) -> tuple[str, bool | None]:
@@ -393,17 +405,16 @@ def fit_controls(model: GenerativeModel, key: str) -> tuple[str, bool | None]:
 
 
 def read_pictures(files: list, model: GenerativeModel, fit: str, invert: bool | None) -> list[Picture]:
-    """Each upload as the model's input; a bad file gets an error in the page and is skipped, the
-    others are still read."""
+    """The first MAX_FILES uploads as the model's input; a bad file gets an error in the page and is
+    skipped, the others are still read."""
+    if len(files) > MAX_FILES:
+        st.warning(f"{len(files)} files were uploaded; the first {MAX_FILES} are used.")
     pictures = []
-    for f in files:
+    for f in files[:MAX_FILES]:
         try:
-            upload = read_upload(f.getvalue(), f.name)
+            pictures.append(upload_to_input(f.getvalue(), f.name, model.image_shape, fit, invert))
         except UploadError as e:
-            st.error(f"{e}", icon=":material/broken_image:")
-            continue
-        image, notes = to_model_input(upload.image, model.image_shape, fit, invert)
-        pictures.append(Picture(f.name, image, upload.notes + notes))
+            st.error(plain(e), icon=":material/broken_image:")
     return pictures
 
 
@@ -426,23 +437,26 @@ def parse_indices(text: str, count: int) -> list[int]:
     return index
 
 
-def picture_source(model: GenerativeModel, key: str, default: str = "0-7", limit: int = 64) -> list[Picture]:
+def picture_source(model: GenerativeModel, key: str, default: str = "0-7") -> list[Picture]:
     """The page's images: uploads (converted as the controls say, notes shown) or test images by number."""
     source = st.radio("Images", ["Upload", "Test images"], horizontal=True, key=f"{key}_source")
     if source == "Test images":
         try:
             data = test_set(model)
         except DatasetError as e:
-            st.error(f"Test images need the test set of `{model.checkpoint['dataset']['name']}`: {e}")
+            st.error(f"Test images need the test set of {code(model.checkpoint['dataset']['name'])}: {plain(e)}")
             return []
         text = st.text_input(
             "Test image numbers", default, key=f"{key}_index", help=f"Numbers or ranges from 0 to {len(data) - 1}"
         )
         try:
-            index = parse_indices(text, len(data))[:limit]
+            index = parse_indices(text, len(data))
         except ValueError as e:
-            st.error(f"These test images cannot be shown: {e}.")
+            st.error(f"These test images cannot be shown: {plain(e)}.")
             return []
+        if len(index) > MAX_FILES:
+            st.warning(f"{len(index)} test images were asked for; the first {MAX_FILES} are used.")
+            index = index[:MAX_FILES]
         names = class_names(model)
         return [Picture(f"test-{i} ({names[data.labels[i]]})", data.images[i].float().div(255), []) for i in index]
     files = st.file_uploader(
@@ -450,18 +464,15 @@ def picture_source(model: GenerativeModel, key: str, default: str = "0-7", limit
         type=UPLOAD_TYPES,
         accept_multiple_files=True,
         key=f"{key}_files",
-        help="PNG, JPEG, BMP, GIF (first frame), WebP or TIFF, up to 20 MB each",
+        help=f"PNG, JPEG, BMP, GIF (first frame), WebP or TIFF; up to {MAX_FILES} files of 20 MiB each",
     )
     fit, invert = fit_controls(model, key)
-    pictures = read_pictures(files or [], model, fit, invert)[:limit]
-    if len(files or []) > limit:
-        st.warning(f"The first {limit} uploads are used.")
-    return pictures
+    return read_pictures(files or [], model, fit, invert)
 
 
 def show_notes(pictures: list[Picture]) -> None:
     """What conversion did to each upload, so that nothing is changed silently."""
-    notes = [f"**{p.name}**: {'; '.join(p.notes)}" for p in pictures if p.notes]
+    notes = [f"**{plain(p.name)}**: {plain('; '.join(p.notes))}" for p in pictures if p.notes]
     if notes:
         title = f"How {len(notes)} upload{'s were' if len(notes) > 1 else ' was'} converted"
         with st.expander(title, expanded=len(notes) <= 3):  # open unless a long batch would push the results down
@@ -470,9 +481,10 @@ def show_notes(pictures: list[Picture]) -> None:
 
 def show(where, image: torch.Tensor | Image.Image, caption: str, size: int = 112) -> None:
     """A (C, H, W) image in [0, 1] (or a picture) at `size` pixels with crisp pixels, in `where` (st or a
-    column). A fixed width keeps a row of pictures even, whatever their captions."""
+    column). A fixed width keeps a row of pictures even, whatever their captions; a caption is shown as
+    plain text, as it names uploads and classes."""
     picture = to_pil(image) if isinstance(image, torch.Tensor) else image
-    where.image(enlarge(picture, size), caption=caption, width=size, output_format="PNG")
+    where.image(enlarge(picture, size), caption=plain(caption), width=size, output_format="PNG")
 
 
 @st.cache_data(show_spinner=False, max_entries=16)

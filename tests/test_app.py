@@ -6,8 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import ui
 from tests.conftest import images
+from tests.test_checkpoint import BROKEN, break_pickle
 
 ROOT = Path(__file__).resolve().parent.parent
 NAMES = ["mnist-ae", "mnist-gan", "mnist-vae"]
@@ -41,20 +44,35 @@ def test_every_model_can_be_picked(app, tmp_path):
         assert caption.startswith(f"64 samples of {name.split('-')[1].upper()}")
 
 
-def test_broken_checkpoint_shows_an_error_and_the_app_keeps_running(app, tmp_path):
-    (tmp_path / "mnist-vae" / "model.safetensors").write_bytes(b"garbage")
+@pytest.mark.parametrize(
+    "case", ["pickle payload", "torch.save pickle", "zero-byte weights", "truncated weights", "mismatched config",
+             "unknown top key", "unknown setting"]
+)  # fmt: skip
+def test_a_broken_checkpoint_is_named_with_its_problem_and_the_others_stay_open(app, tmp_path, case):
+    folder = tmp_path / "mnist-vae"
+    if case == "pickle payload":
+        marker, problem = break_pickle(folder), "genviz never unpickles"
+    else:
+        breaker, problem = BROKEN[case]
+        breaker(folder)
     app.run()
-    app.sidebar.selectbox[0].set_value(str(tmp_path / "mnist-vae")).run()
+    app.sidebar.selectbox[0].set_value(str(folder)).run()
     assert not app.exception
-    assert "cannot be opened" in app.sidebar.error[0].value
+    (error,) = app.sidebar.error
+    assert "cannot be opened" in error.value and ui.plain(folder) in error.value and ui.plain(problem) in error.value
     assert app.sidebar.selectbox[0].options == NAMES
+    app.sidebar.selectbox[0].set_value(str(tmp_path / "mnist-ae")).run()
+    assert not app.exception and not app.sidebar.error
+    assert images(app.main)[0].captions[0].startswith("64 samples of AE")
+    if case == "pickle payload":
+        assert not marker.exists()
 
 
 def test_unreadable_metrics_leave_the_model_usable(app, tmp_path):
     (tmp_path / "mnist-vae" / "metrics.json").write_text("{broken")
     app.run()
     assert not app.exception and not app.error
-    assert "metrics.json: not valid JSON" in app.sidebar.warning[0].value
+    assert ui.plain("metrics.json: not valid JSON") in app.sidebar.warning[0].value
     assert len(images(app.main)) == 1
 
 

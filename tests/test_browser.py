@@ -4,6 +4,7 @@ Skipped when Chromium or Playwright is missing, unless GENVIZ_REQUIRE_BROWSER=1 
 which turns a missing browser into a failure. Screenshots go to tests/artifacts/.
 """
 
+import io
 import os
 import shutil
 import socket
@@ -198,3 +199,34 @@ def test_an_uploaded_png_is_reconstructed_beside_a_refused_file(server, page, mn
     expect(page.get_by_test_id("stAlertContentError")).to_contain_text("broken.png")
     expect(page.get_by_test_id("stException")).to_have_count(0)
     page.screenshot(path=ARTIFACTS / "reconstruct-upload.png", full_page=True)
+
+
+def test_file_names_are_shown_as_text_never_as_markup(server, page, mnist_test):
+    """Markdown and HTML in an upload's name stay literal: no link, image, emphasis or script from it."""
+    drawn = io.BytesIO()
+    Image.fromarray(255 - mnist_test.images[1, 0].numpy()).save(drawn, format="PNG")
+    shown = "![t](http://127.0.0.1:9/track.png) **bold** <b>tag</b> :red[red].png"
+    refused = "[click](javascript:alert(1)) <img src=x onerror=alert(1)>.png"
+    dialogs = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.goto(f"{server}/reconstruct")
+    settled(page)
+    page.locator("[data-testid=stFileUploader] input[type=file]").set_input_files(
+        [
+            {"name": shown, "mimeType": "image/png", "buffer": drawn.getvalue()},
+            {"name": refused, "mimeType": "image/png", "buffer": b"\x89PNG\r\n\x1a\n" + bytes(100)},
+        ]
+    )
+    settled(page)
+    caption = page.locator("[data-testid=stImage]", has_text="**bold**")
+    expect(caption).to_have_count(1)
+    assert shown in caption.inner_text()
+    expect(page.get_by_test_id("stAlertContentError")).to_contain_text(refused)
+    main = page.get_by_test_id("stMain")
+    assert main.locator("a[href^='javascript'], img[src='x'], img[src*='track.png']").count() == 0
+    # The notes name each file in bold; nothing in a name makes an element of its own.
+    texts = main.evaluate("m => [...m.querySelectorAll('*')].map(e => e.textContent.trim())")
+    assert not {"bold", "tag", "red", "click", "t"} & set(texts)
+    assert main.locator("[data-testid=stExpander]").inner_text().count("**bold**") == 1  # the conversion notes
+    assert not dialogs
+    page.screenshot(path=ARTIFACTS / "hostile-names.png", full_page=True)

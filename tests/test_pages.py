@@ -202,3 +202,24 @@ def test_the_slider_decode_is_of_the_latent_the_controls_set(app, trained, monke
     expected = np.asarray(enlarge(to_pil(lt.decode(vae, z[None])[0]), 280), dtype=np.int16)
     assert shown.shape == expected.shape == (280, 280)
     assert np.abs(shown - expected).max() <= 1  # the code shows z to 4 decimals
+
+
+@pytest.mark.parametrize("model", ["mnist-vae", "mnist-gan", "mnist-ae"])
+def test_no_page_changes_the_model_that_sessions_share(app, model):
+    """Every page, from test images (a GAN's are found by a gradient search through its generator), leaves
+    the one cached model every session uses as loaded: same weights and buffers, eval mode, no grad."""
+    path = str(ui.CHECKPOINTS / model)
+    open_page(app, "views/sliders.py", model)
+    app.radio(key="slider_start").set_value("Test image").run()
+    app.slider[0].set_value(app.slider[0].max).run()
+    for page, source in [("views/reconstruct.py", "recon"), ("views/anomaly.py", "anomaly"), ("views/map.py", None)]:
+        app.switch_page(page).run()
+        if source:
+            app.radio(key=f"{source}_source").set_value("Test images").run()
+        assert not app.exception and not app.error, (page, app.exception, app.error)
+    app.switch_page("views/interpolate.py").run()
+    assert not app.exception
+    shared, fresh = ui.cached_model(path), load_model(path, "cpu")
+    assert not shared.training and not any(p.requires_grad for p in shared.parameters())
+    assert shared.state_dict().keys() == fresh.state_dict().keys()
+    assert all(torch.equal(v, fresh.state_dict()[k]) for k, v in shared.state_dict().items())

@@ -23,10 +23,10 @@ try:
     # A GAN reconstructs by a search per image (about 40 s for 500 on two CPU cores).
     reference = ui.test_scores(model, path, score, 500 if approximate else len(ui.test_set(model)))
 except DatasetError as e:
-    st.error(f"Scores are compared with the test set of `{dataset}`, which cannot be read: {e}")
+    st.error(f"Scores are compared with the test set of {ui.code(dataset)}, which cannot be read: {ui.plain(e)}")
     st.stop()
 st.caption(
-    f"Higher is more anomalous. Compared with the scores of {len(reference):,} test images of `{dataset}`"
+    f"Higher is more anomalous. Compared with the scores of {len(reference):,} test images of {ui.code(dataset)}"
     + ("; a GAN's reconstruction is approximate: the nearest sample an inversion search finds." if approximate else ".")
 )
 view = st.radio("View", ["Score images", "Evaluate (ROC)"], horizontal=True, key="anomaly_view")
@@ -94,7 +94,7 @@ if against == "A class of this dataset":
     anomalous = st.selectbox("Class treated as anomalous", range(len(names)), format_func=names.__getitem__)
     labels = ui.test_set(model).labels[: len(reference)]
     scores, is_anomaly = reference, labels == anomalous
-    what = f"class {names[anomalous]} against the other classes of `{dataset}`"
+    what = f"class {ui.plain(names[anomalous])} against the other classes of {ui.code(dataset)}"
     st.caption(
         "These models were trained on every class, so a class is only as anomalous as it is hard to reconstruct; "
         "`python -m training.anomaly` trains one-class models for the standard benchmark."
@@ -108,14 +108,14 @@ else:
     try:
         other_scores = ui.foreign_scores(model, path, other, score, len(reference))
     except DatasetError as e:
-        st.error(f"`{other}` cannot be read: {e}")
+        st.error(f"{ui.code(other)} cannot be read: {ui.plain(e)}")
         st.stop()
     scores = torch.cat([reference, other_scores])
     is_anomaly = torch.cat(
         [torch.zeros(len(reference), dtype=torch.bool), torch.ones(len(other_scores), dtype=torch.bool)]
     )
-    what = f"{len(other_scores):,} test images of `{other}`, made {'x'.join(map(str, model.image_shape[1:]))} "
-    what += f"{'greyscale' if model.image_shape[0] == 1 else 'colour'}, against `{dataset}`"
+    what = f"{len(other_scores):,} test images of {ui.code(other)}, made {'x'.join(map(str, model.image_shape[1:]))} "
+    what += f"{'greyscale' if model.image_shape[0] == 1 else 'colour'}, against {ui.code(dataset)}"
 if is_anomaly.all() or not is_anomaly.any():
     st.info("The ROC curve needs both normal and anomalous images.")
     st.stop()

@@ -42,7 +42,7 @@ def endpoint(label: str, k: int, fit: str, invert: bool | None) -> torch.Tensor 
         try:
             data = ui.test_set(model)
         except DatasetError as e:
-            st.error(f"Test images need the test set of `{model.checkpoint['dataset']['name']}`: {e}")
+            st.error(f"Test images need the test set of {ui.code(model.checkpoint['dataset']['name'])}: {ui.plain(e)}")
             return None
         names = ui.class_names(model)
         chosen = st.selectbox("Class", ["any", *names], key=f"interp_class_{k}")
@@ -111,7 +111,7 @@ if projection is None:
     try:
         projection = ui.pca_map(model, path)
     except DatasetError as e:
-        st.info(f"No map: {e}")
+        st.info(f"No map: {ui.plain(e)}")
         st.stop()
     where = "PCA of 2,000 points; make a UMAP map on the **Latent map** page to draw the path on it"
 else:

@@ -20,7 +20,7 @@ is_gan = isinstance(model, GAN)
 try:
     total = 10_000 if is_gan else len(ui.test_set(model))
 except DatasetError as e:
-    st.error(f"The map needs the test set of `{model.checkpoint['dataset']['name']}`: {e}")
+    st.error(f"The map needs the test set of {ui.code(model.checkpoint['dataset']['name'])}: {ui.plain(e)}")
     st.stop()
 
 left, middle, right = st.columns(3)
@@ -49,7 +49,8 @@ with right.popover("UMAP settings", disabled=method != "umap"):
 try:
     projection = ui.latent_map(path, model, n, method, n_neighbors, min_dist)
 except DatasetError as e:
-    st.error(f"The map of every image needs the training set of `{model.checkpoint['dataset']['name']}`: {e}")
+    dataset = ui.code(model.checkpoint["dataset"]["name"])
+    st.error(f"The map of every image needs the training set of {dataset}: {ui.plain(e)}")
     st.stop()
 names = ui.class_names(model)
 tested = len(ui.test_set(model)) if not is_gan else 0  # points from here on are training images
@@ -69,7 +70,7 @@ what = (
     if n is not None
     else f"images: {tested:,} test (points 0 to {tested - 1:,}), then {len(projection.coords) - tested:,} training"
 )
-st.caption(f"{len(projection.coords):,} {what} of `{model.checkpoint['dataset']['name']}`, {settings}.")
+st.caption(f"{len(projection.coords):,} {what} of {ui.code(model.checkpoint['dataset']['name'])}, {settings}.")
 key = (path, n, method, n_neighbors, min_dist)
 
 
@@ -126,7 +127,7 @@ elif pick["kind"] == "point":
     i = pick["index"]
     z = torch.from_numpy(projection.latents[i])
     label = projection.labels[i]
-    detail.subheader(f"Point {i}" + (f": {names[label]}" if label >= 0 else ""))
+    detail.subheader(f"Point {i}" + (f": {ui.plain(names[label])}" if label >= 0 else ""))
     a, b = detail.columns(2)
     a.image(
         enlarge(to_pil(images_of([i])[0]), 140),

@@ -120,7 +120,7 @@ st.subheader(f"PSNR against {kind} noise level")
 try:
     curves, levels, count = ui.denoising_curves(models, kind)
 except DatasetError as e:
-    st.info(f"The curve is measured on test images, which cannot be read: {e}")
+    st.info(f"The curve is measured on test images, which cannot be read: {ui.plain(e)}")
     st.stop()
 fig = go.Figure()
 for name, ys in curves.items():

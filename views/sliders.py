@@ -30,7 +30,7 @@ try:
         ui.directions(model, path),
     )
 except DatasetError as e:
-    st.error(f"This page needs the test set of `{model.checkpoint['dataset']['name']}`: {e}")
+    st.error(f"This page needs the test set of {ui.code(model.checkpoint['dataset']['name'])}: {ui.plain(e)}")
     st.stop()
 
 for key, value in (("slider_gen", 0), ("slider_start", "Random latent")):
@@ -50,7 +50,7 @@ elif start == "Test image":
     try:
         count = len(ui.test_set(model))
     except DatasetError as e:
-        st.error(f"Test images need the test set of `{model.checkpoint['dataset']['name']}`: {e}")
+        st.error(f"Test images need the test set of {ui.code(model.checkpoint['dataset']['name'])}: {ui.plain(e)}")
         st.stop()
     index = st.number_input("Test image", 0, count - 1, 0, key="slider_image")
     base, base_id = ui.encoded_test_image(model, path, int(index)), ("image", index)
@@ -76,7 +76,7 @@ with st.expander("Paste a latent vector"):
             st.session_state.slider_goto_pasted = True
             st.rerun()
         except ValueError as e:
-            st.error(f"This latent cannot be used: {e}.")
+            st.error(f"This latent cannot be used: {ui.plain(e)}.")
 if base is None:
     st.info("Paste a latent vector above and press **Use this latent**.")
     st.stop()
