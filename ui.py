@@ -38,12 +38,15 @@ UPLOAD_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff"]
 CHECKPOINTS = Path(os.environ.get("GENVIZ_CHECKPOINTS", Path(__file__).parent / "checkpoints"))
 # Every ASCII punctuation mark: CommonMark lets a backslash make any of them literal.
 _MARKDOWN = re.compile(r"([!-/:-@[-`{-~])")
+# GFM turns bare web and mail addresses into links in the parsed text, escaped or not; an invisible word
+# joiner after "://", "www" or "@" keeps them text.
+_AUTOLINK = re.compile(r"(://|@|\bwww(?=\.))", re.IGNORECASE)
 
 
 def plain(text: object) -> str:
     """`text` (a file name, a typed path, a checkpoint's class name, an error naming them) made literal in
     Streamlit's Markdown: no links, images, emphasis, colours, icons or LaTeX from what a user supplied."""
-    return _MARKDOWN.sub(r"\\\1", " ".join(str(text).split()))
+    return _MARKDOWN.sub(r"\\\1", _AUTOLINK.sub("\\1\u2060", " ".join(str(text).split())))
 
 
 def code(text: object) -> str:
