@@ -1,21 +1,28 @@
 """Checkpoint folders: config.json, model.safetensors, metrics.json and a README.md model card.
 
 Nothing here unpickles: weights are read with safetensors, and every file is checked
-against the config before a model is built. Every write is atomic (temp file + rename).
+against the config before a model is built, the model first built without memory (on the
+meta device) so that a hostile config cannot make genviz allocate. Every write is atomic
+(temp file + rename), and a full disk raises OSError.
 """
 
 import dataclasses
 import hashlib
+import io
 import json
+import math
 import os
+import re
+import reprlib
 import tempfile
-from collections.abc import Iterator
+import typing
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import safetensors.torch
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
 
 from genviz.device import best_device
 from genviz.models import REGISTRY, Model, build_model
@@ -26,6 +33,10 @@ DATASET_KEYS = {"name", "class_names", "normalization"}
 # Models take pixels scaled from [0, 255] to [0, 1]; no mean/std shift.
 PIXELS_0_1 = {"input_range": [0.0, 1.0]}
 MAX_CONFIG_BYTES = 1 << 20
+# Numbers in a model's state (weights and buffers) that genviz builds: 400 MB in float32. The
+# shipped models hold about 1M; a config asking for more is refused before anything is allocated.
+MAX_PARAMETERS = 100_000_000
+TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
 FLOAT_DTYPES = {torch.float16, torch.bfloat16, torch.float32, torch.float64}
 
 
@@ -34,27 +45,51 @@ class CheckpointError(Exception):
 
 
 @contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temp path beside `path`; on success it replaces `path` in one rename, so readers
-    and killed writers never see a partial file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+def atomic_paths(*paths: str | os.PathLike) -> Iterator[list[Path]]:
+    """Yield a hidden temp path (`.<name>.*.tmp`) beside each of `paths`; when the block succeeds,
+    each replaces its path in one rename, all of them after every file is written. Readers and
+    killed writers never see a partial file, and a write that fails (a full disk) changes none of
+    `paths`. A killed writer leaves its temp files, which the next training run removes."""
+    paths = [Path(p) for p in paths]
+    temps: list[Path] = []
     try:
-        yield Path(tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide checkpoints from other users
-        os.replace(tmp, path)
+        for path in paths:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            os.close(fd)
+            temps.append(Path(tmp))
+        yield temps
+        for tmp in temps:
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
+            os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide checkpoints from other users
+        for tmp, path in zip(temps, paths, strict=True):
+            os.replace(tmp, path)
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        for tmp in temps:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temp path beside `path`; on success it replaces `path` in one rename."""
+    with atomic_paths(path) as (tmp,):
+        yield tmp
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+def write_torch(path: str | os.PathLike, obj) -> None:
+    """torch.save `obj` to `path` atomically. It is serialised in memory first, so that a full disk
+    raises OSError: torch.save writing to a file turns it into a RuntimeError without the reason."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(buffer.getbuffer())
 
 
 def write_json(path: str | os.PathLike, data: dict) -> None:
@@ -75,7 +110,9 @@ def save_checkpoint(
 ) -> Path:
     """Write `model` as a checkpoint folder; float weights are stored as `dtype`.
 
-    metrics.json is replaced too (empty by default): figures of older weights never survive.
+    metrics.json and the model card are replaced too (metrics empty by default): figures of older
+    weights never survive. The four files are renamed into place only once all are written, so a
+    full disk (OSError) leaves the folder as it was.
     """
     from genviz import __version__
 
@@ -91,15 +128,25 @@ def save_checkpoint(
         "dataset": dataset,
         "training": training or {},
     }
-    with atomic_path(folder / WEIGHTS_FILE) as tmp:
-        save_file(state, str(tmp), metadata={"format": "pt"})
-    write_json(folder / CONFIG_FILE, config)
-    write_metrics(folder, metrics or {})
+    config_text, metrics = json.dumps(config, indent=2) + "\n", metrics or {}
+    names = (WEIGHTS_FILE, CONFIG_FILE, METRICS_FILE, CARD_FILE)
+    with atomic_paths(*(folder / name for name in names)) as (weights, config_tmp, metrics_tmp, card):
+        # Serialised in memory, as write_torch does: safetensors' save_file hides a full disk's OSError.
+        weights.write_bytes(safetensors.torch.save(state, metadata={"format": "pt"}))
+        config_tmp.write_text(config_text, encoding="utf-8")
+        metrics_tmp.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+        card.write_text(model_card(json.loads(config_text), metrics), encoding="utf-8")
     return folder
 
 
 def _fail(folder: Path, file: str, problem: str) -> CheckpointError:
     return CheckpointError(f"{folder / file}: {problem}")
+
+
+def first_line(error: Exception) -> str:
+    """The first line of an error's message, at most 200 characters: torch's and safetensors' run to paragraphs."""
+    text = str(error).strip().split("\n")[0] or type(error).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def read_config(folder: str | os.PathLike) -> dict:
@@ -116,8 +163,8 @@ def read_config(folder: str | os.PathLike) -> dict:
         config = json.loads(path.read_text(encoding="utf-8"))
     except OSError as e:
         raise _fail(folder, CONFIG_FILE, f"cannot be read ({e.strerror or e})") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise _fail(folder, CONFIG_FILE, f"not valid JSON ({e})") from None
+    except (ValueError, RecursionError) as e:  # bad UTF-8 or JSON, an integer of 4,300+ digits, deep nesting
+        raise _fail(folder, CONFIG_FILE, f"not valid JSON ({first_line(e)})") from None
     if not isinstance(config, dict):
         raise _fail(folder, CONFIG_FILE, "must hold a JSON object")
     if missing := CONFIG_KEYS - config.keys():
@@ -130,57 +177,121 @@ def read_config(folder: str | os.PathLike) -> dict:
     if not isinstance(dataset, dict) or dataset.keys() != DATASET_KEYS:
         raise _fail(folder, CONFIG_FILE, f"'dataset' must have exactly the keys {', '.join(sorted(DATASET_KEYS))}")
     if dataset["normalization"] != PIXELS_0_1:
-        raise _fail(folder, CONFIG_FILE, f"unsupported normalization {dataset['normalization']!r}")
+        raise _fail(folder, CONFIG_FILE, f"unsupported normalization {reprlib.repr(dataset['normalization'])}")
+    names = dataset["class_names"]
+    if not isinstance(dataset["name"], str) or not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
+        raise _fail(folder, CONFIG_FILE, "'dataset' needs a name (a string) and class_names (a list of strings)")
+    if not isinstance(config["genviz_version"], str) or not isinstance(config["training"], dict):
+        raise _fail(folder, CONFIG_FILE, "'genviz_version' must be a string and 'training' a JSON object")
+    config["model"] = _model_settings(folder, config)
     return config
 
 
-def _model_config(folder: Path, config: dict):
+def _setting(name: str, kind, value):
+    """`value` as the config field `name`, annotated `kind`, takes it; ValueError says what is wrong.
+    Types are exact: JSON's true is not a width, 2.5 not a latent size, "8" not a number."""
+    if typing.get_origin(kind) is tuple:
+        kinds = typing.get_args(kind)
+        if not isinstance(value, list) or len(value) != len(kinds):
+            raise ValueError(f"{name} must be a list of {len(kinds)} values, got {reprlib.repr(value)}")
+        return [_setting(f"{name}[{i}]", k, v) for i, (k, v) in enumerate(zip(kinds, value, strict=True))]
+    if kind is float and type(value) is int:
+        value = float(value)  # JSON writes 1.0 as 1 in some hands; it is the same number
+    if type(value) is not kind:
+        raise ValueError(f"{name} must be {TYPE_NAMES.get(kind, kind)}, got {reprlib.repr(value)}")
+    if kind is float and not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    return value
+
+
+def _model_settings(folder: Path, config: dict) -> dict:
+    """The config's model settings, checked for names, types and values, with defaults for those it
+    leaves out, as JSON holds them (image_shape a list)."""
     config_cls = REGISTRY[config["family"]][1]
-    fields = {f.name for f in dataclasses.fields(config_cls)}
+    kinds = typing.get_type_hints(config_cls)
     values = config["model"]
     if not isinstance(values, dict):
         raise _fail(folder, CONFIG_FILE, "'model' must be a JSON object")
-    if unknown := values.keys() - fields:
+    if unknown := values.keys() - {f.name for f in dataclasses.fields(config_cls) if f.init}:
         raise _fail(folder, CONFIG_FILE, f"unknown model settings: {', '.join(sorted(unknown))}")
     try:
-        return config_cls(**values)
-    except (TypeError, ValueError) as e:
-        raise _fail(folder, CONFIG_FILE, f"invalid model settings: {e}") from None
+        settings = config_cls(**{k: _setting(k, kinds[k], v) for k, v in values.items()})
+    except Exception as e:  # ValueError from the checks above and __post_init__; anything else alike
+        raise _fail(folder, CONFIG_FILE, f"invalid model settings: {first_line(e)}") from None
+    return json.loads(json.dumps(dataclasses.asdict(settings)))
 
 
-def _read_weights(folder: Path) -> dict[str, torch.Tensor]:
+def model_size(family: str, config) -> int:
+    """Numbers in the state (weights and buffers) of the model `config` describes, counted on the
+    meta device: nothing is allocated however large it is. Raises what building it raises."""
+    with torch.device("meta"):
+        return sum(t.numel() for t in build_model(family, config).state_dict().values())
+
+
+def _expected_state(folder: Path, family: str, config) -> dict[str, torch.Tensor]:
+    """The state_dict config.json implies, as meta tensors (shapes and dtypes, no memory); refuses a
+    model larger than MAX_PARAMETERS before anything is allocated."""
+    try:
+        with torch.device("meta"):
+            expected = build_model(family, config).state_dict()
+    except Exception as e:  # sizes past int64 and the like: torch's errors mean "cannot build"
+        raise _fail(folder, CONFIG_FILE, f"describes a model genviz cannot build ({first_line(e)})") from None
+    if (size := sum(t.numel() for t in expected.values())) > MAX_PARAMETERS:
+        raise _fail(
+            folder,
+            CONFIG_FILE,
+            f"describes a model of {size:,} parameters, larger than genviz opens ({MAX_PARAMETERS:,})",
+        )
+    return expected
+
+
+def _unreadable(folder: Path, error: Exception) -> CheckpointError:
+    return _fail(
+        folder,
+        WEIGHTS_FILE,
+        f"not a readable safetensors file (truncated, corrupt or another format such as a pickle; "
+        f"genviz never unpickles): {first_line(error)}",
+    )
+
+
+def _read_weights(folder: Path, expected: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The tensors of model.safetensors, once its header's names and shapes match `expected`:
+    a file of other shapes is refused before any of its data is read."""
     path = folder / WEIGHTS_FILE
     if not path.is_file():
         raise _fail(folder, WEIGHTS_FILE, "missing")
     try:
         with safe_open(str(path), framework="pt") as f:
-            return {key: f.get_tensor(key) for key in f.keys()}
+            shapes = {key: tuple(f.get_slice(key).get_shape()) for key in f.keys()}
     except Exception as e:  # safetensors raises several types for corrupt files; all mean the same
-        raise _fail(
-            folder,
-            WEIGHTS_FILE,
-            f"not a readable safetensors file (truncated, corrupt or another format such as a pickle; "
-            f"genviz never unpickles): {e}",
-        ) from None
+        raise _unreadable(folder, e) from None
+    _check_shapes(folder, expected, shapes)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return {key: f.get_tensor(key) for key in expected}
+    except Exception as e:
+        raise _unreadable(folder, e) from None
 
 
-def _check_weights(folder: Path, expected: dict[str, torch.Tensor], state: dict[str, torch.Tensor]) -> None:
-    if missing := expected.keys() - state.keys():
+def _check_shapes(folder: Path, expected: dict[str, torch.Tensor], shapes: dict[str, tuple[int, ...]]) -> None:
+    if missing := expected.keys() - shapes.keys():
         raise _fail(
             folder, WEIGHTS_FILE, f"does not match config.json: missing tensors {', '.join(sorted(missing)[:5])}"
         )
-    if unexpected := state.keys() - expected.keys():
+    if unexpected := shapes.keys() - expected.keys():
         raise _fail(
             folder, WEIGHTS_FILE, f"does not match config.json: unexpected tensors {', '.join(sorted(unexpected)[:5])}"
         )
     for key, want in expected.items():
-        got = state[key]
-        if got.shape != want.shape:
+        if shapes[key] != tuple(want.shape):
             raise _fail(
-                folder,
-                WEIGHTS_FILE,
-                f"tensor {key} has shape {tuple(got.shape)}, config.json implies {tuple(want.shape)}",
+                folder, WEIGHTS_FILE, f"tensor {key} has shape {shapes[key]}, config.json implies {tuple(want.shape)}"
             )
+
+
+def _check_values(folder: Path, expected: dict[str, torch.Tensor], state: dict[str, torch.Tensor]) -> None:
+    for key, want in expected.items():
+        got = state[key]
         if want.is_floating_point():
             if got.dtype not in FLOAT_DTYPES:
                 raise _fail(folder, WEIGHTS_FILE, f"tensor {key} has dtype {got.dtype}, expected a float type")
@@ -198,11 +309,15 @@ def load_model(path: str | os.PathLike, device: str | torch.device | None = None
     """
     folder = Path(path)
     config = read_config(folder)
-    model = build_model(config["family"], _model_config(folder, config))
-    state = _read_weights(folder)
-    expected = model.state_dict()
-    _check_weights(folder, expected, state)
-    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})
+    family, settings = config["family"], REGISTRY[config["family"]][1](**config["model"])
+    expected = _expected_state(folder, family, settings)
+    state = _read_weights(folder, expected)
+    _check_values(folder, expected, state)
+    try:
+        model = build_model(family, settings)
+        model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})
+    except Exception as e:  # not expected after the checks above (perhaps out of memory); still one error type
+        raise CheckpointError(f"{folder}: cannot be loaded ({first_line(e)})") from None
     model.checkpoint = {"path": str(folder), "dataset": config["dataset"], "training": config["training"]}
     return model.to(best_device(device)).eval().requires_grad_(False)
 
@@ -213,8 +328,8 @@ def read_metrics(folder: str | os.PathLike) -> dict:
         return {}
     try:
         metrics = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CheckpointError(f"{path}: not valid JSON ({e})") from None
+    except (ValueError, RecursionError) as e:
+        raise CheckpointError(f"{path}: not valid JSON ({first_line(e)})") from None
     if not isinstance(metrics, dict):
         raise CheckpointError(f"{path}: must hold a JSON object")
     return metrics
@@ -229,18 +344,31 @@ MODEL_NAMES = {
 }
 
 
-def model_card(config: dict, metrics: dict) -> str:
-    """The README.md of a checkpoint folder, from its config and metrics."""
+def _longest_backticks(text: str) -> int:
+    return max(map(len, re.findall("`+", text)), default=0)
+
+
+def code_span(text: object) -> str:
+    """`text` as a Markdown inline code span, literal whatever backticks it holds."""
+    text = " ".join(str(text).split())
+    fence = "`" * (_longest_backticks(text) + 1)
+    return f"{fence} {text} {fence}" if text.startswith("`") or text.endswith("`") else f"{fence}{text}{fence}"
+
+
+def model_card(config: dict, metrics: dict, literal: Callable[[str], str] = str) -> str:
+    """The README.md of a checkpoint folder, from its config and metrics. `literal` turns text taken from
+    the files (names, values) into Markdown that shows it as it is: the app passes an escaper, as a folder
+    it opens may come from anyone."""
     model, dataset, training = config["model"], config["dataset"], config["training"]
     kind = "dae" if config["family"] == "ae" and model.get("corruption", "none") != "none" else config["family"]
     c, h, w = model["image_shape"]
     space = "feature layer" if kind == "classifier" else "latent space"
     lines = [
-        f"# {dataset['name']}-{kind}",
+        f"# {literal(dataset['name'])}-{kind}",
         "",
         f"A {MODEL_NAMES[kind]} with a {model['latent_dim']}-dimensional {space}, trained on "
-        f"`{dataset['name']}` ({c}x{h}x{w} images, pixels scaled to [0, 1]) with genviz "
-        f"{config['genviz_version']}.",
+        f"{code_span(dataset['name'])} ({c}x{h}x{w} images, pixels scaled to [0, 1]) with genviz "
+        f"{literal(config['genviz_version'])}.",
     ]
     if "jpg" in dataset["name"]:
         original = "CIFAR-10" if dataset["name"].startswith("cifar10") else "the original dataset"
@@ -250,16 +378,18 @@ def model_card(config: dict, metrics: dict) -> str:
             "changes its pixels slightly, so its figures are not comparable with published ones.",
         ]
     lines += ["", "## Settings", "", "| setting | value |", "| --- | --- |"]
-    lines += [f"| {k} | {v} |" for k, v in model.items()]
+    lines += [f"| {k} | {literal(str(v))} |" for k, v in model.items()]
     if training:
         lines += ["", "## Training", "", "| | |", "| --- | --- |"]
-        lines += [f"| {k} | {v} |" for k, v in training.items() if k != "command"]
+        lines += [f"| {literal(k)} | {literal(str(v))} |" for k, v in training.items() if k != "command"]
         if "command" in training:
-            lines += ["", "Reproduce with:", "", "```", training["command"], "```"]
+            command = " ".join(str(training["command"]).split())  # one line: nothing after it is read as Markdown
+            fence = "`" * max(3, _longest_backticks(command) + 1)
+            lines += ["", "Reproduce with:", "", fence, command, fence]
     lines += ["", "## Metrics", ""]
     if metrics:
         lines += ["| metric | value |", "| --- | --- |"]
-        lines += [f"| {k} | {_fmt(v)} |" for k, v in metrics.items()]
+        lines += [f"| {literal(k)} | {literal(_fmt(v))} |" for k, v in metrics.items()]
     else:
         lines += ["Not evaluated yet: run `python -m training.evaluate <this folder>`."]
     return "\n".join(lines) + "\n"

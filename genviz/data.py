@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
-from genviz.checkpoint import atomic_path
+from genviz.checkpoint import write_torch
 
 SPLITS = ("train", "test")
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
@@ -242,8 +242,7 @@ def _image_folder(name: str, split: str, image_size: int | None) -> ImageDataset
     images = images.unsqueeze(1) if mode == "L" else images.permute(0, 3, 1, 2).contiguous()
     data = ImageDataset(name, split, images, torch.tensor(labels), class_names)
     try:
-        with atomic_path(cache) as tmp:
-            torch.save({"images": data.images, "labels": data.labels}, tmp)
+        write_torch(cache, {"images": data.images, "labels": data.labels})
     except OSError as e:
         tqdm.write(f"note: could not cache {name}/{split} at {cache} ({e}); it will be decoded again next time")
     return data

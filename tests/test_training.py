@@ -1,6 +1,7 @@
 """Short real training runs on MNIST: the loss falls, checkpoints round-trip, runs resume."""
 
 import json
+import os
 
 import pytest
 import torch
@@ -139,11 +140,176 @@ def test_divergence_stops_and_keeps_the_last_good_epoch(tmp_path, capsys):
     assert torch.load(run_dir / STATE_FILE, weights_only=True)["epoch"] == 1
 
 
-def test_unwritable_output_is_refused_before_training(tmp_path):
+def no_training(monkeypatch):
+    """Make loading the data fail the test: what is checked "before training" must stop before it."""
+
+    def load_dataset(*args, **kwargs):
+        raise AssertionError("training started")
+
+    monkeypatch.setattr(training.train, "load_dataset", load_dataset)
+
+
+@pytest.mark.parametrize("which", ["out", "run_dir"])
+def test_unwritable_output_is_refused_before_training(tmp_path, monkeypatch, which):
+    """A folder under a regular file cannot be made (ENOTDIR), even by root, whom chmod does not stop."""
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    with pytest.raises(TrainingError, match="cannot write"):
-        train(train_args(blocker / "out", tmp_path / "r", "ae", 1))
+    folders = {"out": tmp_path / "o", "run_dir": tmp_path / "r"} | {which: blocker / "sub"}
+    no_training(monkeypatch)
+    with pytest.raises(TrainingError, match=f"cannot write to {blocker / 'sub'}: Not a directory"):
+        train(train_args(folders["out"], folders["run_dir"], "ae", 1))
+
+
+def test_a_nearly_full_disk_is_refused_before_training(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    free = training.train.MIN_FREE_BYTES - (1 << 20)
+    usage = SimpleNamespace(total=1 << 40, used=(1 << 40) - free, free=free)
+    monkeypatch.setattr(training.train.shutil, "disk_usage", lambda path: usage)
+    no_training(monkeypatch)
+    with pytest.raises(TrainingError, match=r"only 199 MiB free on the disk holding .*needs at least 200 MiB"):
+        train(train_args(tmp_path / "o", tmp_path / "r", "ae", 1))
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (("--batch-size", "0"), "--batch-size must be at least 1"),
+        (("--epochs", "0"), "--epochs must be at least 1"),
+        (("--lr", "-1"), "--lr must be positive"),
+        (("--width", "0"), "make no model: latent_dim and width must be positive"),
+        (("--width", "100000"), "larger than genviz opens"),  # refused before it is allocated
+    ],
+)
+def test_settings_that_cannot_train_are_refused_with_a_reason(tmp_path, capsys, extra, message):
+    assert main(train_args(tmp_path / "o", tmp_path / "r", "ae", 1, *extra)) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "o" / "model.safetensors").exists()
+
+
+@pytest.fixture(scope="module")
+def one_epoch(tmp_path_factory):
+    """A finished 1-epoch VAE run: (checkpoint folder, run folder), to be copied before use."""
+    root = tmp_path_factory.mktemp("one-epoch")
+    train(train_args(root / "out", root / "run", "vae", 1))
+    return root / "out", root / "run"
+
+
+def copy_run(one_epoch, tmp_path):
+    import shutil
+
+    out, run_dir = tmp_path / "out", tmp_path / "run"
+    shutil.copytree(one_epoch[0], out)
+    shutil.copytree(one_epoch[1], run_dir)
+    return out, run_dir
+
+
+class Payload:
+    """Unpickling this would create a file: the proof that code ran."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+def pickle_payload(path, marker):
+    import pickle
+
+    with open(path, "wb") as f:
+        pickle.dump({"args": Payload(marker)}, f)
+
+
+def torch_payload(path, marker):
+    torch.save({"args": Payload(marker)}, path)  # a zip of a pickle, as state.pt is
+
+
+def truncate(path, marker):
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def other_model(path, marker):
+    state = torch.load(path, weights_only=True)
+    state["model"] = {"weight": torch.zeros(3)}
+    torch.save(state, path)
+
+
+DAMAGED_STATES = {
+    "pickle payload": (pickle_payload, "refused: it holds objects other than tensors"),
+    "torch.save payload": (torch_payload, "refused: it holds objects other than tensors"),
+    "truncated": (truncate, "damaged, cannot be read"),
+    "zero bytes": (lambda path, marker: path.write_bytes(b""), "damaged, cannot be read"),
+    "a tensor": (lambda path, marker: torch.save(torch.zeros(3), path), "not a genviz training state"),
+    "another model's": (other_model, "does not fit this run"),
+}
+
+
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")  # torch's note on the raw pickle
+@pytest.mark.parametrize("case", DAMAGED_STATES)
+def test_resume_refuses_a_damaged_or_hostile_state_and_runs_no_code(one_epoch, tmp_path, capsys, case):
+    damage, message = DAMAGED_STATES[case]
+    out, run_dir = copy_run(one_epoch, tmp_path)
+    marker = tmp_path / "payload-ran"
+    damage(run_dir / STATE_FILE, marker)
+    assert main(train_args(out, run_dir, "vae", 2, "--resume")) == 2
+    err = capsys.readouterr().err
+    assert f"{run_dir / STATE_FILE}: {message}" in err and "--overwrite in place of --resume" in err
+    assert "weights_only" not in err  # torch's advice to load it unsafely is not passed on
+    assert not marker.exists()
+    assert json.loads((out / "config.json").read_text())["training"]["epochs"] == 1  # the checkpoint untouched
+
+
+def file_size_limit(limit: int):
+    """For a child process: writes past `limit` bytes into any file fail with EFBIG, as on a full
+    disk (SIGXFSZ, which would kill the process instead, ignored)."""
+    import resource
+    import signal
+
+    def limit_files():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return limit_files
+
+
+@pytest.mark.skipif(os.name != "posix", reason="uses POSIX resource limits")
+@pytest.mark.parametrize("fails", ["checkpoint", "resume state"])
+def test_a_disk_that_fills_up_during_training_stops_it_cleanly(one_epoch, tmp_path, fails):
+    """A real failed write, no mocks: epoch 2 runs with a file-size limit below the size of the
+    weights (or between them and the larger resume state). The run stops with exit code 2 and a
+    message saying what was kept and how to go on; following it finishes the run."""
+    import subprocess
+    import sys
+
+    out, run_dir = copy_run(one_epoch, tmp_path)
+    weights, state = (out / "model.safetensors").stat().st_size, (run_dir / STATE_FILE).stat().st_size
+    limit = weights // 3 if fails == "checkpoint" else (weights + state) // 2
+    assert 20_000 < limit < state  # above the config, card and preview; below what must fail
+    proc = subprocess.run(
+        [sys.executable, "-m", "training.train", *train_args(out, run_dir, "vae", 2, "--resume", "--threads", "1")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=file_size_limit(limit),
+    )
+    assert proc.returncode == 2, proc.stderr
+    saved = 1 if fails == "checkpoint" else 2
+    if fails == "checkpoint":
+        said = f"could not save epoch 2 to {out}: File too large. {out} still holds epoch 1, whole."
+    else:
+        said = f"saved epoch 2 to {out}, but could not write the resume state in {run_dir}: File too large."
+        said += " --resume would continue from epoch 1 and train epoch 2 again."
+    assert said + " Free some disk space, then continue with --resume." in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert load_model(out, "cpu").family == "vae"
+    assert json.loads((out / "config.json").read_text())["training"]["epochs"] == saved
+    assert torch.load(run_dir / STATE_FILE, weights_only=True)["epoch"] == 1
+    assert not [p for p in (*out.iterdir(), *run_dir.iterdir()) if p.name.endswith(".tmp")]
+
+    resumed = train(train_args(out, run_dir, "vae", 2, "--resume"))  # space freed: as the message says
+    assert resumed.epoch == 2
+    assert json.loads((out / "config.json").read_text())["training"]["epochs"] == 2
 
 
 def test_missing_dataset_says_where_it_looked(tmp_path, monkeypatch, capsys):

@@ -5,7 +5,8 @@
 After every epoch the checkpoint folder holds that epoch's model, and the run folder
 (runs/<name>/ unless --run-dir says otherwise) holds the optimiser state for --resume and
 a preview grid (not for a classifier). Every file is written atomically, so killing the run
-loses at most the epoch in progress.
+loses at most the epoch in progress, and a disk that fills up stops the run with the last
+saved epoch intact and a message saying how to continue.
 
 Speed: Adam runs fused (one kernel over all parameters) on the CPU and CUDA, and on the CPU the
 conv weights are kept channels-last; both change nothing but float rounding. bf16 mixed precision
@@ -16,6 +17,7 @@ several times faster, as threads wait for each other at every op.
 
 import argparse
 import math
+import pickle
 import shlex
 import shutil
 import sys
@@ -30,7 +32,7 @@ import torch
 from tqdm.auto import tqdm
 
 from genviz import best_device, save_checkpoint
-from genviz.checkpoint import atomic_path, dataset_info
+from genviz.checkpoint import MAX_PARAMETERS, dataset_info, first_line, model_size, write_torch
 from genviz.data import DatasetError, ImageDataset, load_dataset
 from genviz.images import grid, save_png
 from genviz.models import (
@@ -47,6 +49,7 @@ from genviz.models import (
 from genviz.noise import NOISE_KINDS
 
 STATE_FILE = "state.pt"
+STATE_KEYS = {"args", "model", "optimizers", "epoch", "seconds", "first_loss", "shuffle_rng", "torch_rng"}
 FUSED_ADAM_DEVICES = ("cpu", "cuda")
 # Settings that fix the model or its data; --resume refuses to change them.
 ARCH_ARGS = (
@@ -304,10 +307,20 @@ class Run:
 
 
 def restore(run: Run, state_path: Path) -> None:
+    """Continue `run` from the state in `state_path`, read with weights_only: a file that holds
+    anything but tensors and plain values (a pickle that would run code) is refused, never run."""
+    again = "start the run again with --overwrite in place of --resume"
     try:
         state = torch.load(state_path, map_location="cpu", weights_only=True)
-    except Exception as e:  # a damaged file: say so rather than guess
-        raise TrainingError(f"{state_path}: cannot be read ({e}); start again without --resume") from None
+    except pickle.UnpicklingError:  # torch's message advises weights_only=False: not advice to pass on
+        raise TrainingError(
+            f"{state_path}: refused: it holds objects other than tensors and plain values, so genviz did not "
+            f"write it, and loading it could run code. Delete it, or {again}"
+        ) from None
+    except Exception as e:  # truncated, empty or not a torch file: say so rather than guess
+        raise TrainingError(f"{state_path}: damaged, cannot be read ({first_line(e)}); {again}") from None
+    if not isinstance(state, dict) or not STATE_KEYS <= state.keys() or not isinstance(state["args"], dict):
+        raise TrainingError(f"{state_path}: not a genviz training state; {again}")
     saved = state["args"]
     changed = [
         f"--{k.replace('_', '-')} (was {saved.get(k)!r}, now {getattr(run.args, k)!r})"
@@ -316,13 +329,26 @@ def restore(run: Run, state_path: Path) -> None:
     ]
     if changed:
         raise TrainingError(f"--resume cannot change the model or data: {', '.join(changed)}")
-    run.model.load_state_dict(state["model"])
-    for name, optimizer in run.optimizers.items():
-        optimizer.load_state_dict(state["optimizers"][name])
-    run.epoch, run.seconds, run.first_loss = state["epoch"], state["seconds"], state["first_loss"]
-    run.shuffle.set_state(state["shuffle_rng"])
-    torch.set_rng_state(state["torch_rng"])
+    try:
+        run.model.load_state_dict(state["model"])
+        for name, optimizer in run.optimizers.items():
+            optimizer.load_state_dict(state["optimizers"][name])
+        run.epoch, run.seconds, run.first_loss = int(state["epoch"]), float(state["seconds"]), state["first_loss"]
+        run.shuffle.set_state(state["shuffle_rng"])
+        torch.set_rng_state(state["torch_rng"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:  # a state of another model, or edited
+        raise TrainingError(f"{state_path}: does not fit this run ({first_line(e)}); {again}") from None
     set_lr(run.optimizers, run.args.lr)  # --lr may change on resume, e.g. after a divergence
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Refuse settings that would crash training later with a traceback instead of a reason."""
+    for name in ("epochs", "batch_size", "threads", "limit", "image_size"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise TrainingError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+    if not args.lr > 0:
+        raise TrainingError(f"--lr must be positive, got {args.lr:g}")
 
 
 def train(argv: list[str]) -> Run:
@@ -339,13 +365,12 @@ def train(argv: list[str]) -> Run:
         raise TrainingError(
             f"{args.out} already holds a checkpoint; pass --resume to continue it or --overwrite to replace it"
         )
+    check_args(args)
     for folder in (args.out, args.run_dir):
         check_writable(folder)
         for stale in folder.glob(".*.tmp"):  # left by a writer killed mid-write; never a real file
             stale.unlink()
 
-    if args.threads is not None and args.threads < 1:
-        raise TrainingError(f"--threads must be at least 1, got {args.threads}")
     device = best_device(args.device)
     amp = mixed_precision(args.amp, device)
     if args.threads is not None:
@@ -356,7 +381,16 @@ def train(argv: list[str]) -> Run:
         data = (data.of_classes(args.classes) if args.classes else data).take(args.limit)
     except DatasetError as e:
         raise TrainingError(str(e)) from None
-    family, config = model_config(args, data.image_shape, len(data.class_names))
+    try:
+        family, config = model_config(args, data.image_shape, len(data.class_names))
+        size = model_size(family, config)
+    except (ValueError, RuntimeError) as e:  # a config's checks, or sizes past what torch can index
+        raise TrainingError(f"these settings make no model: {first_line(e)}") from None
+    if size > MAX_PARAMETERS:
+        raise TrainingError(
+            f"--width {args.width} and --latent-dim {args.latent_dim} make a model of {size:,} parameters, "
+            f"larger than genviz opens ({MAX_PARAMETERS:,}); choose smaller ones"
+        )
     model = prepare_model(build_model(family, config), device)
     run = Run(args, model, make_optimizers(model, args.lr), data.to(device), torch.Generator().manual_seed(args.seed))
     if args.resume:
@@ -438,11 +472,47 @@ def save_epoch(run: Run, argv: list[str], device: torch.device, amp: bool, loss:
     run.model.eval()
     if isinstance(run.model, AutoEncoder):
         run.model.fit_prior(run.data.float_images(slice(0, PRIOR_FIT_IMAGES)))
-    save_checkpoint(run.model, args.out, dataset_info(run.data.name, run.data.class_names), training)
-    if picture is not None:
-        save_png(picture, args.run_dir / f"epoch-{run.epoch:03d}.png")
-    with atomic_path(args.run_dir / STATE_FILE) as tmp:  # last, so a resume never skips a saved epoch
-        torch.save(run.state(), tmp)
+    try:
+        save_checkpoint(run.model, args.out, dataset_info(run.data.name, run.data.class_names), training)
+    except OSError as e:
+        raise not_saved(run, e) from None
+    try:
+        if picture is not None:
+            save_png(picture, args.run_dir / f"epoch-{run.epoch:03d}.png")
+        write_torch(args.run_dir / STATE_FILE, run.state())  # last, so a resume never skips a saved epoch
+    except OSError as e:
+        raise state_not_saved(run, e) from None
+
+
+def _fix(error: OSError) -> str:
+    return "Make the folder writable" if isinstance(error, PermissionError) else "Free some disk space"
+
+
+def not_saved(run: Run, error: OSError) -> TrainingError:
+    """Epoch run.epoch could not be written to the checkpoint folder, which keeps the epoch before it:
+    save_checkpoint renames its files into place only once all are written."""
+    out, kept = run.args.out, run.epoch - 1
+    if kept:
+        held = f"{out} still holds epoch {kept}, whole. {_fix(error)}, then continue with --resume."
+    else:
+        held = f"Nothing of this run was saved. {_fix(error)}, then run the same command again."
+    return TrainingError(f"could not save epoch {run.epoch} to {out}: {error.strerror or error}. {held}")
+
+
+def state_not_saved(run: Run, error: OSError) -> TrainingError:
+    """The checkpoint holds epoch run.epoch, but the run folder's state (and preview) could not be
+    written: --resume would start from the state of the epoch before and train this one again."""
+    out, run_dir, kept = run.args.out, run.args.run_dir, run.epoch - 1
+    then = (
+        f"--resume would continue from epoch {kept} and train epoch {run.epoch} again. "
+        f"{_fix(error)}, then continue with --resume."
+        if kept
+        else f"{_fix(error)}, then run the same command again with --overwrite."
+    )
+    return TrainingError(
+        f"saved epoch {run.epoch} to {out}, but could not write the resume state in {run_dir}: "
+        f"{error.strerror or error}. {then}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,6 +7,8 @@ import torch.nn.functional as F
 
 from genviz.models.base import GenerativeModel, ModelConfig, conv_decoder, conv_encoder
 
+MAX_INVERSION_STEPS = 5000
+
 
 @dataclass
 class GANConfig(ModelConfig):
@@ -18,6 +20,11 @@ class GANConfig(ModelConfig):
         super().__post_init__()
         if self.objective not in ("nonsaturating", "hinge"):
             raise ValueError(f"unknown GAN objective {self.objective!r}")
+        # Bounded: each encode of an image in the app runs this many generator passes.
+        if not 1 <= self.inversion_steps <= MAX_INVERSION_STEPS:
+            raise ValueError(f"inversion_steps must be 1 to {MAX_INVERSION_STEPS}, got {self.inversion_steps}")
+        if not 0 < self.inversion_lr <= 1:
+            raise ValueError(f"inversion_lr must be above 0 and at most 1, got {self.inversion_lr}")
 
 
 class GAN(GenerativeModel):
