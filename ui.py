@@ -21,6 +21,7 @@ from genviz import latent as lt
 from genviz.checkpoint import (
     CONFIG_FILE,
     WEIGHTS_FILE,
+    code_span,
     find_checkpoints,
     find_classifier,
     fingerprint,
@@ -36,6 +37,8 @@ from genviz.models import GAN, GENERATIVE, Classifier, GenerativeModel
 # What the uploaders offer; genviz.images reads the file's contents, whatever its name says.
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff"]
 CHECKPOINTS = Path(os.environ.get("GENVIZ_CHECKPOINTS", Path(__file__).parent / "checkpoints"))
+# A name or path as an inline code span (views write ui.code), literal whatever it holds.
+code = code_span
 # Every ASCII punctuation mark: CommonMark lets a backslash make any of them literal.
 _MARKDOWN = re.compile(r"([!-/:-@[-`{-~])")
 # GFM turns bare web and mail addresses into links in the parsed text, escaped or not; an invisible word
@@ -47,13 +50,6 @@ def plain(text: object) -> str:
     """`text` (a file name, a typed path, a checkpoint's class name, an error naming them) made literal in
     Streamlit's Markdown: no links, images, emphasis, colours, icons or LaTeX from what a user supplied."""
     return _MARKDOWN.sub(r"\\\1", _AUTOLINK.sub("\\1\u2060", " ".join(str(text).split())))
-
-
-def code(text: object) -> str:
-    """`text` as an inline code span, literal whatever backticks it holds."""
-    text = " ".join(str(text).split())
-    fence = "`" * (max(map(len, re.findall("`+", text)), default=0) + 1)
-    return f"{fence} {text} {fence}" if text.startswith("`") or text.endswith("`") else f"{fence}{text}{fence}"
 
 
 @st.cache_resource(show_spinner="Loading model...")
@@ -253,7 +249,7 @@ def model_picker() -> tuple[str, GenerativeModel] | None:
             return None
         with st.expander("Model card"):
             try:
-                st.markdown(model_card(read_config(path), read_metrics(path)))
+                st.markdown(model_card(read_config(path), read_metrics(path), literal=plain))
             except CheckpointError as e:  # the weights loaded; only the card's metrics are unreadable
                 st.warning(f"The model card cannot be shown: {plain(e)}")
     return path, model

@@ -6,11 +6,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import ui
+from genviz import latent as lt
 from tests.conftest import images
-from tests.test_checkpoint import BROKEN, break_pickle
+from tests.test_checkpoint import BROKEN, break_pickle, edit_config
 
 ROOT = Path(__file__).resolve().parent.parent
 NAMES = ["mnist-ae", "mnist-gan", "mnist-vae"]
@@ -66,6 +68,35 @@ def test_a_broken_checkpoint_is_named_with_its_problem_and_the_others_stay_open(
     assert images(app.main)[0].captions[0].startswith("64 samples of AE")
     if case == "pickle payload":
         assert not marker.exists()
+
+
+HOSTILE = "<img src=x onerror=alert(1)> [link](http://evil.example) **bold** :red[red] $x$"
+
+
+def test_text_from_a_checkpoint_is_shown_as_text(app, tmp_path):
+    """Class names, the dataset name and training notes in a config that anyone may have written reach
+    the model card escaped, and the command cannot close its code block."""
+
+    def taint(config):
+        config["dataset"].update(name=HOSTILE, class_names=[HOSTILE] * 10)
+        config["training"].update(note=HOSTILE, command="python ```\n# heading")
+
+    edit_config(tmp_path / "mnist-vae", taint)
+    app.run()
+    assert not app.exception
+    card = app.sidebar.expander[0].markdown[0].value
+    assert ui.code(HOSTILE) in card and ui.plain(HOSTILE) in card  # a code span is literal; elsewhere it is escaped
+    assert HOSTILE not in card.replace(ui.code(HOSTILE), "")
+    assert "\n````\npython ``` # heading\n````\n" in card  # one line, inside a longer fence
+
+
+def test_map_legend_and_hover_show_class_names_as_text():
+    projection = lt.Projection("pca", {}, np.zeros((2, 2), np.float32), np.zeros((2, 2), np.float32), np.array([0, 1]))
+    figure = ui.map_figure(projection, [HOSTILE, "<b>2</b>"], np.zeros((0, 2)), None)
+    names = [trace.name for trace in figure.data[1:]]
+    assert names == ["&lt;img src=x onerror=alert(1)&gt; [link](http://evil.example) **bold** :red[red] $x$",
+                     "&lt;b&gt;2&lt;/b&gt;"]  # fmt: skip
+    assert all(trace.name in trace.hovertemplate for trace in figure.data[1:])
 
 
 def test_unreadable_metrics_leave_the_model_usable(app, tmp_path):
