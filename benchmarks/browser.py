@@ -9,7 +9,7 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,18 +36,22 @@ class Server:
 
 
 @contextmanager
-def serve(script: str | Path = "app.py", env: dict | None = None, timeout: float = 120) -> Iterator[Server]:
+def serve(
+    script: str | Path = "app.py", env: dict | None = None, timeout: float = 120, log: Path | None = None
+) -> Iterator[Server]:
     """`streamlit run <script>` on a free port over the shipped checkpoints and an empty map cache (unless
-    `env` says otherwise); yields once its health endpoint answers, and stops it afterwards."""
+    `env` says otherwise); yields once its health endpoint answers, and stops it afterwards. Its output
+    goes to `log` when given, else nowhere."""
     port = free_port()
-    with tempfile.TemporaryDirectory(prefix="genviz-bench-") as cache:
+    with tempfile.TemporaryDirectory(prefix="genviz-bench-") as cache, ExitStack() as files:
         env = {"GENVIZ_CHECKPOINTS": str(ROOT / "checkpoints"), "GENVIZ_CACHE_DIR": cache, **(env or {})}
         command = [sys.executable, "-m", "streamlit", "run", str(script), "--server.headless", "true",
                    "--server.port", str(port), "--server.fileWatcherType", "none",
                    "--browser.gatherUsageStats", "false"]  # fmt: skip
+        output = files.enter_context(open(log, "w")) if log else subprocess.DEVNULL  # closed after the process
         started = time.perf_counter()
         process = subprocess.Popen(
-            command, cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            command, cwd=ROOT, env={**os.environ, **env}, stdout=output, stderr=subprocess.STDOUT
         )
         try:
             url = f"http://127.0.0.1:{port}"

@@ -59,7 +59,7 @@ PROBE = """
     if (m && m.sent === undefined) m.sent = performance.now();
     if (!this.__probed) {
       this.__probed = true;
-      this.addEventListener('message', (e) => { if (window.__mark) window.__mark.msgs.push(e.timeStamp); });
+      this.addEventListener('message', (e) => { if (window.__mark) window.__mark.msgs?.push(e.timeStamp); });
     }
     return send.call(this, data);
   };
