@@ -1,6 +1,10 @@
 """Shared fixtures: real MNIST from the data root, and tiny models trained on it once per session."""
 
+import importlib.util
+import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -9,6 +13,7 @@ from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
 import ui
+from benchmarks.browser import CHROMIUM, Server, serve
 from genviz.data import load_dataset
 from training.train import train
 
@@ -77,3 +82,24 @@ def media(monkeypatch):
     monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", record)
     monkeypatch.setattr(MediaFileManager, "add_deferred", record_deferred)
     return lambda url: deferred[url]() if url in deferred else files[Path(url).stem]
+
+
+def missing_browser() -> str | None:
+    """Why the browser tests cannot run here, or None. Under GENVIZ_REQUIRE_BROWSER=1 (set by .ci/run)
+    a missing browser raises instead: there the browser tests may not be skipped."""
+    missing = None if importlib.util.find_spec("playwright") else "Playwright is not installed"
+    missing = missing or (None if Path(CHROMIUM).is_file() else f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    if missing and os.environ.get("GENVIZ_REQUIRE_BROWSER") == "1":
+        raise RuntimeError(f"browser tests required, but {missing}")
+    return missing
+
+
+@contextmanager
+def served_app(trained: dict, root: Path) -> Iterator[Server]:
+    """`streamlit run app.py` over copies of the session's trained VAE, GAN and classifier under `root`,
+    its output in root/streamlit.log."""
+    for family in ("vae", "gan", "classifier"):
+        shutil.copytree(trained[family].args.out, root / "checkpoints" / f"mnist-{family}")
+    env = {"GENVIZ_CHECKPOINTS": str(root / "checkpoints"), "GENVIZ_CACHE_DIR": str(root / "cache")}
+    with serve("app.py", env, log=root / "streamlit.log") as running:
+        yield running

@@ -5,69 +5,29 @@ which turns a missing browser into a failure. Screenshots go to tests/artifacts/
 """
 
 import io
-import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]  # fmt: skip
+from benchmarks.browser import CHROMIUM, FLAGS
+from tests.conftest import missing_browser, served_app
+
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "tests" / "artifacts"
 IMAGE = "[data-testid=stImage] img"
 
-try:
+MISSING = missing_browser()
+pytestmark = pytest.mark.skipif(bool(MISSING), reason=MISSING or "")
+if not MISSING:
     from playwright.sync_api import expect, sync_playwright
-except ImportError:
-    sync_playwright = None
-missing = "Playwright is not installed" if sync_playwright is None else None
-missing = missing or (None if Path(CHROMIUM).is_file() else f"no Chromium at {CHROMIUM} (apt-get install chromium)")
-if missing and os.environ.get("GENVIZ_REQUIRE_BROWSER") == "1":
-    raise RuntimeError(f"browser tests required, but {missing}")
-pytestmark = pytest.mark.skipif(bool(missing), reason=missing or "")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def server(trained, tmp_path_factory):
-    """`streamlit run app.py` on a free port over copies of the session's trained checkpoints."""
-    root = tmp_path_factory.mktemp("browser")
-    for family in ("vae", "gan", "classifier"):
-        shutil.copytree(trained[family].args.out, root / "checkpoints" / f"mnist-{family}")
-    port = free_port()
-    env = {**os.environ, "GENVIZ_CHECKPOINTS": str(root / "checkpoints"), "GENVIZ_CACHE_DIR": str(root / "cache")}
-    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port",
-               str(port), "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"]  # fmt: skip
-    log = open(root / "streamlit.log", "w")  # closed below, after the process
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(120):
-        try:
-            urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
-            break
-        except OSError:
-            if process.poll() is not None:
-                raise RuntimeError(f"streamlit exited: {(root / 'streamlit.log').read_text()}") from None
-            time.sleep(0.5)
-    yield url
-    process.terminate()
-    process.wait(timeout=30)
-    log.close()
+    """The app's URL, served over copies of the session's trained checkpoints."""
+    with served_app(trained, tmp_path_factory.mktemp("browser")) as running:
+        yield running.url
 
 
 @pytest.fixture(scope="module")

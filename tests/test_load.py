@@ -6,25 +6,18 @@ Chromium or Playwright is missing, unless GENVIZ_REQUIRE_BROWSER=1, as tests/tes
 """
 
 import asyncio
-import os
-import shutil
 import urllib.request
-from pathlib import Path
 
 import pytest
 
-from benchmarks.browser import CHROMIUM, serve
+from benchmarks.browser import CHROMIUM
+from tests.conftest import missing_browser, served_app
 
-try:
+MISSING = missing_browser()
+pytestmark = pytest.mark.skipif(bool(MISSING), reason=MISSING or "")
+if not MISSING:  # it drives Playwright
     from playwright.async_api import async_playwright
-except ImportError:
-    async_playwright = None
-missing = "Playwright is not installed" if async_playwright is None else None
-missing = missing or (None if Path(CHROMIUM).is_file() else f"no Chromium at {CHROMIUM} (apt-get install chromium)")
-if missing and os.environ.get("GENVIZ_REQUIRE_BROWSER") == "1":
-    raise RuntimeError(f"browser tests required, but {missing}")
-pytestmark = pytest.mark.skipif(bool(missing), reason=missing or "")
-if not missing:  # it drives Playwright
+
     from benchmarks.load import LOAD_FLAGS, Session, cross_check, lockstep, png
 
 SESSIONS = 20
@@ -32,13 +25,9 @@ SESSIONS = 20
 
 @pytest.fixture(scope="module")
 def server(trained, tmp_path_factory):
-    """`streamlit run app.py` on a free port over copies of the session's trained checkpoints, its output
-    in streamlit.log beside them."""
+    """The running app over copies of the session's trained checkpoints, and its log."""
     root = tmp_path_factory.mktemp("load")
-    for family in ("vae", "gan", "classifier"):
-        shutil.copytree(trained[family].args.out, root / "checkpoints" / f"mnist-{family}")
-    env = {"GENVIZ_CHECKPOINTS": str(root / "checkpoints"), "GENVIZ_CACHE_DIR": str(root / "cache")}
-    with serve("app.py", env, log=root / "streamlit.log") as running:
+    with served_app(trained, root) as running:
         yield running, root / "streamlit.log"
 
 
