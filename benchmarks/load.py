@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import io
 import json
+import os
 import re
 import statistics
 import tempfile
@@ -350,6 +351,16 @@ def server_metrics(url: str) -> dict[str, float]:
     return found
 
 
+def cpu_seconds(pid: int | None = None) -> float:
+    """CPU time (user and system) of process `pid`, or of the whole machine when None (Linux's /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    if pid is None:
+        user, nice, system, _, _, irq, softirq = map(int, Path("/proc/stat").read_text().split()[1:8])
+        return (user + nice + system + irq + softirq) / tick
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+
+
 def healthy(url: str) -> bool:
     try:
         return urllib.request.urlopen(f"{url}/_stcore/health", timeout=10).read() == b"ok"
@@ -385,8 +396,9 @@ async def alone(browser, url: str, pictures: list[bytes], presses: int, extra: i
     return session
 
 
-async def crowd(browser, url: str, pictures: list[bytes], n: int, seconds: float, extra: int) -> dict:
-    """n sessions opened at once, then each going round the pages until `seconds` are up, then `lockstep`."""
+async def crowd(browser, url: str, pid: int, pictures: list[bytes], n: int, seconds: float, extra: int) -> dict:
+    """n sessions opened at once, then each going round the pages until `seconds` are up, then `lockstep`;
+    the CPU time of the server (process `pid`) and of the whole machine over the rounds and lockstep."""
     held, unanswered = [], 0  # the server's count of active sessions, sampled each second; samples missed
 
     async def sample_sessions() -> None:
@@ -419,10 +431,12 @@ async def crowd(browser, url: str, pictures: list[bytes], n: int, seconds: float
     start = time.perf_counter()
     sessions = [s for s in await asyncio.gather(*(opened(i) for i in range(n))) if s]
     opening = time.perf_counter() - start
+    cpu = cpu_seconds(pid), cpu_seconds()
     deadline = time.perf_counter() + seconds
     rounds = await asyncio.gather(*(user(s) for s in sessions))
     elapsed = time.perf_counter() - deadline + seconds
     await lockstep(sessions, pictures, round=max(rounds, default=0) + 1)
+    cpu = cpu_seconds(pid) - cpu[0], cpu_seconds() - cpu[1]
     sampler.cancel()
     after = await asyncio.to_thread(server_metrics, url)
     for s in sessions:
@@ -438,10 +452,11 @@ async def crowd(browser, url: str, pictures: list[bytes], n: int, seconds: float
         "held_peak": max(held, default=0),
         "metrics_unanswered": unanswered,
         "server": after,
+        "cpu_s": {"server": cpu[0], "machine": cpu[1]},
     }
 
 
-async def measure(url: str, args) -> dict:
+async def measure(url: str, pid: int, args) -> dict:
     from playwright.async_api import async_playwright
 
     pictures = mnist_pictures(max(args.sessions, 1))
@@ -452,7 +467,7 @@ async def measure(url: str, args) -> dict:
             solo = await alone(browser, url, pictures, args.alone_presses, args.extra)
             await solo.close()
             print(f"{args.sessions} sessions at once for {args.seconds:.0f} s...", flush=True)
-            load = await crowd(browser, url, pictures, args.sessions, args.seconds, args.extra)
+            load = await crowd(browser, url, pid, pictures, args.sessions, args.seconds, args.extra)
             return {"alone": solo, "load": load, "chromium": browser.version}
         finally:
             await browser.close()
@@ -477,7 +492,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         log = Path(folder) / "streamlit.log"
         with serve("app.py", log=log) as server:
-            result = asyncio.run(measure(server.url, args))
+            result = asyncio.run(measure(server.url, server.process.pid, args))
             alive = server.process.poll() is None and healthy(server.url)
             rss = peak_rss_mib(server.process.pid)
         tracebacks = log.read_text().count("Traceback")
@@ -504,6 +519,7 @@ def main() -> None:
         "metrics_unanswered": load["metrics_unanswered"],
         "server_session_events": load["server"],
         "server_peak_rss_mib": round(rss),
+        "cpu_s_rounds": {k: round(v, 1) for k, v in load["cpu_s"].items()},
         "server_healthy_after": alive,
         "error_list": errors[:100],
         "violation_list": violations[:100],
@@ -527,7 +543,10 @@ def main() -> None:
         f"connects {events.get('connect', 0):.0f}, reconnects {events.get('reconnect', 0):.0f}, "
         f"disconnects {events.get('disconnect', 0):.0f}; tracebacks in its log {tracebacks}; "
         f"{'healthy' if alive else 'NOT healthy'} after the run; "
-        f"{load['metrics_unanswered']} of its metrics samples (one a second) unanswered within 30 s."
+        f"{load['metrics_unanswered']} of its metrics samples (one a second) unanswered within 30 s.\n"
+        f"CPU time over the rounds and lockstep: server {load['cpu_s']['server']:.0f} s of the machine's "
+        f"{load['cpu_s']['machine']:.0f} s ({load['cpu_s']['server'] / load['cpu_s']['machine']:.0%}); the rest is "
+        "mostly Chromium rendering the sessions' pages."
     )
     for line in (errors + violations)[:20]:
         print(f"- {line}")
