@@ -80,17 +80,30 @@ class ImageDataset:
         return self.images[index].float().div_(255)
 
     def batches(
-        self, batch_size: int, shuffle: bool = False, generator: torch.Generator | None = None, drop_last: bool = False
+        self,
+        batch_size: int,
+        shuffle: bool = False,
+        generator: torch.Generator | None = None,
+        drop_last: bool = False,
+        rank: int = 0,
+        world_size: int = 1,
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """(images, labels) batches, images float in [0, 1] on the dataset's device.
 
-        Batches are gathered from the uint8 tensor: no per-item Python or PIL work.
+        Batches are gathered from the uint8 tensor: no per-item Python or PIL work. With
+        world_size > 1, process `rank` takes every world_size-th image of the (shuffled) order, as
+        torch's DistributedSampler does, after cutting the order to a multiple of world_size: given
+        generators in the same state, the processes get disjoint shards of one size.
         """
         n = len(self)
         order = torch.randperm(n, generator=generator).to(self.images.device) if shuffle else None
+        if world_size > 1:
+            order = torch.arange(n, device=self.images.device) if order is None else order
+            order = order[rank : n - n % world_size : world_size]
+            n = len(order)
         stop = n - n % batch_size if drop_last else n
         for start in range(0, stop, batch_size):
-            index = order[start : start + batch_size] if shuffle else slice(start, start + batch_size)
+            index = slice(start, start + batch_size) if order is None else order[start : start + batch_size]
             yield self.float_images(index), self.labels[index]
 
 

@@ -13,22 +13,37 @@ conv weights are kept channels-last; both change nothing but float rounding. bf1
 (--amp) changes the numerics more and is on by default only on a CUDA GPU. --threads sets the
 CPU threads: on a machine shared with other busy processes, fewer threads than cores can be
 several times faster, as threads wait for each other at every op.
+
+Several processes, on one machine or several: torchrun starts them and this module notices
+(WORLD_SIZE above 1) and trains with DistributedDataParallel, over nccl on GPUs (each process on
+cuda:LOCAL_RANK) and gloo on CPUs:
+
+    torchrun --nproc_per_node 4 -m training.train --model vae --dataset mnist --out checkpoints/mnist-vae
+
+Each process trains on its own shard of every epoch's shuffled order (--batch-size images per
+step, per process), DDP averages the gradients, and only rank 0 writes the checkpoint, the
+previews and the resume state, and prints; --resume has every process read the same state.
 """
 
 import argparse
 import math
+import os
 import pickle
 import shlex
 import shutil
 import sys
 import tempfile
 import time
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from genviz import best_device, save_checkpoint
@@ -85,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=10, help="total epochs (with --resume: including those done)")
     p.add_argument("--latent-dim", type=int, default=None, help="size of z (default 16; classifier features: 128)")
     p.add_argument("--width", type=int, default=32, help="channels of the first conv layer")
-    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--batch-size", type=int, default=128, help="images per step and per process (under torchrun)")
     p.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 1e-3; GAN 2e-4)")
     p.add_argument(
         "--lr-schedule",
@@ -244,6 +259,129 @@ def adversarial_step(model: GAN, optimizers, x, labels, autocast) -> torch.Tenso
 STEPS = {"gan": adversarial_step, "classifier": classifier_step}  # others: likelihood_step
 
 
+class Objective(nn.Module):
+    """A training loss as a module's forward, for DistributedDataParallel, which averages the gradients
+    of a module's parameters in the backward of what its forward returned. `part` is what the loss
+    trains: the whole model, or one GAN player, so that each player's DDP reduces its own gradients."""
+
+    def __init__(self, loss, part: nn.Module):
+        super().__init__()
+        self.part = part  # registers the parameters DDP reduces; `loss` reaches them through the model
+        self.compute = loss
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return self.compute(*inputs)
+
+
+class Replicas:
+    """`model`'s training losses computed through DistributedDataParallel: every backward of a loss
+    averages its gradients over the processes before the optimiser steps. The steps take it in place
+    of the model; the weights stay in `model`, which is what is saved.
+
+    The GAN gets one DDP per player: the discriminator's loss trains the discriminator only (the
+    fake images are detached), the generator's the generator only (the discriminator's weights are
+    frozen during it), so every parameter a DDP holds gets a gradient in each of its backwards and
+    no find_unused_parameters search is needed. Every process does one discriminator step, then one
+    generator step, so the two DDPs' collectives line up across processes.
+
+    Buffers (BatchNorm's running statistics) are not broadcast at each forward: each process keeps
+    its own, and average_buffers makes them one before each save."""
+
+    def __init__(self, model: Model, device: torch.device):
+        self.module = model
+        ids = [device.index] if device.type == "cuda" else None
+
+        def replicate(loss, part: nn.Module) -> DistributedDataParallel:
+            return DistributedDataParallel(Objective(loss, part), device_ids=ids, forward_sync_buffers=False)
+
+        if isinstance(model, GAN):
+            self.players = {
+                "discriminator": replicate(model.discriminator_loss, model.discriminator),
+                "generator": replicate(model.generator_loss, model.generator),
+            }
+        else:
+            self.objective = replicate(lambda *inputs: model.loss(*inputs)["loss"], model)
+
+    @property
+    def latent_dim(self) -> int:
+        return self.module.latent_dim
+
+    @property
+    def discriminator(self) -> nn.Module:
+        return self.module.discriminator
+
+    def loss(self, *inputs: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"loss": self.objective(*inputs)}
+
+    def discriminator_loss(self, real: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        return self.players["discriminator"](real, z)
+
+    def generator_loss(self, z: torch.Tensor) -> torch.Tensor:
+        return self.players["generator"](z)
+
+
+def processes() -> tuple[int, int]:
+    """(rank, world size) of this process: as torchrun sets them, else (0, 1)."""
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+
+
+def process_device(requested: str | None, world_size: int) -> torch.device:
+    """The device this process trains on: under torchrun on a GPU, the one of its LOCAL_RANK."""
+    device = best_device(requested)
+    if world_size == 1:
+        return device
+    if device.type == "cuda":
+        if device.index is not None:
+            raise TrainingError(
+                f"under torchrun each process takes the GPU of its LOCAL_RANK; pass --device cuda, not {device}"
+            )
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    if device.type != "cpu":
+        raise TrainingError(f"training on several processes needs CUDA GPUs (nccl) or CPUs (gloo), not {device}")
+    return device
+
+
+@contextmanager
+def process_group(device: torch.device, world_size: int) -> Iterator[None]:
+    """The default process group over torchrun's rendezvous (its MASTER_ADDR and MASTER_PORT) while
+    training runs: nccl between GPUs, gloo between CPUs. Nothing for a single process."""
+    if world_size == 1 or dist.is_initialized():
+        yield
+        return
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    try:
+        yield
+    finally:
+        dist.destroy_process_group()
+
+
+def global_mean(total: torch.Tensor, steps: int, world_size: int) -> float:
+    """The mean loss over `steps` steps of every process: the same number on each, so that a
+    divergence stops all of them, not one while the others wait for it."""
+    if world_size > 1:
+        total = total.clone()
+        dist.all_reduce(total)
+    return total.item() / (steps * world_size)
+
+
+@torch.no_grad()
+def average_buffers(model: Model, world_size: int) -> None:
+    """Make every process's BatchNorm running statistics their mean over the processes (as timm's
+    distribute_bn does), so that all hold the same model and rank 0 saves statistics of all the data."""
+    for buffer in model.buffers():
+        if buffer.is_floating_point():
+            dist.all_reduce(buffer)
+            buffer.div_(world_size)
+
+
+def noise_seed(seed: int, epoch: int, rank: int) -> int:
+    """The seed of a process's noise (z, VAE samples, DAE corruption) in an epoch of a multi-process
+    run: its own per process, and the same again when --resume starts that epoch."""
+    return ((seed * 1_000_003 + epoch) * 65_536 + rank) % 2**63
+
+
 @torch.no_grad()
 def preview(model: Model, fixed_x: torch.Tensor, fixed_z: torch.Tensor):
     """GAN: samples from a fixed z. Others: inputs (as corrupted for a DAE) over reconstructions,
@@ -292,6 +430,8 @@ class Run:
     epoch: int = 0  # epochs completed
     seconds: float = 0.0  # training time over all sessions
     first_loss: float | None = None  # mean loss of the first epoch, the yardstick for divergence
+    rank: int = 0  # this process's among those training together (torchrun's RANK)
+    world_size: int = 1  # processes training together, each on its own shard of the data
 
     def state(self) -> dict:
         return {
@@ -352,8 +492,19 @@ def check_args(args: argparse.Namespace) -> None:
 
 
 def train(argv: list[str]) -> Run:
-    """Run training from command-line arguments; returns the finished run (its model saved in args.out)."""
+    """Run training from command-line arguments; returns the finished run (its model saved in args.out).
+    Under torchrun, every process calls this and trains its share; rank 0 saves."""
     args = build_parser().parse_args(argv)
+    rank, world_size = processes()
+    device = process_device(args.device, world_size)
+    with process_group(device, world_size):
+        run = fit(args, argv, device, rank, world_size)
+        if world_size > 1:
+            dist.barrier()  # no process leaves before rank 0 has saved the last epoch
+        return run
+
+
+def fit(args: argparse.Namespace, argv: list[str], device: torch.device, rank: int, world_size: int) -> Run:
     args.lr = args.lr if args.lr is not None else (2e-4 if args.model == "gan" else 1e-3)
     if args.latent_dim is None:
         args.latent_dim = 128 if args.model == "classifier" else 16
@@ -366,16 +517,15 @@ def train(argv: list[str]) -> Run:
             f"{args.out} already holds a checkpoint; pass --resume to continue it or --overwrite to replace it"
         )
     check_args(args)
-    for folder in (args.out, args.run_dir):
+    for folder in (args.out, args.run_dir) if rank == 0 else ():  # only rank 0 writes
         check_writable(folder)
         for stale in folder.glob(".*.tmp"):  # left by a writer killed mid-write; never a real file
             stale.unlink()
 
-    device = best_device(args.device)
     amp = mixed_precision(args.amp, device)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
+    torch.manual_seed(args.seed)  # the same initial weights in every process
     try:
         data = load_dataset(args.dataset, "train", image_size=args.image_size)
         data = (data.of_classes(args.classes) if args.classes else data).take(args.limit)
@@ -392,54 +542,72 @@ def train(argv: list[str]) -> Run:
             f"larger than genviz opens ({MAX_PARAMETERS:,}); choose smaller ones"
         )
     model = prepare_model(build_model(family, config), device)
-    run = Run(args, model, make_optimizers(model, args.lr), data.to(device), torch.Generator().manual_seed(args.seed))
+    shuffle = torch.Generator().manual_seed(args.seed)  # the same order in every process, which takes its shard
+    run = Run(args, model, make_optimizers(model, args.lr), data.to(device), shuffle, rank=rank, world_size=world_size)
     if args.resume:
         restore(run, state_path)
-        tqdm.write(f"resuming {args.out} after epoch {run.epoch} of {args.epochs}")
+        if rank == 0:
+            tqdm.write(f"resuming {args.out} after epoch {run.epoch} of {args.epochs}")
+    trained = Replicas(model, device) if world_size > 1 else model
 
     autocast = autocast_for(device, amp)
     step = STEPS.get(family, likelihood_step)
     fixed_x = run.data.float_images(slice(0, 8))
     fixed_z = torch.randn(64, config.latent_dim, generator=torch.Generator().manual_seed(args.seed)).to(device)
-    steps_per_epoch = len(run.data) // args.batch_size
+    global_batch = args.batch_size * world_size
+    steps_per_epoch = len(run.data) // global_batch
     if steps_per_epoch == 0:
-        raise TrainingError(f"{len(run.data)} images is fewer than one batch of {args.batch_size}; lower --batch-size")
+        per = f" per process for {world_size} processes" if world_size > 1 else ""
+        raise TrainingError(
+            f"{len(run.data)} images is fewer than one batch of {args.batch_size}{per}; lower --batch-size"
+        )
     total_steps = args.epochs * steps_per_epoch
 
     for epoch in range(run.epoch, args.epochs):
         model.train()
+        if world_size > 1:
+            torch.manual_seed(noise_seed(args.seed, epoch, rank))
         start, total = time.perf_counter(), torch.zeros((), device=device)
+        batches = run.data.batches(
+            args.batch_size, shuffle=True, generator=run.shuffle, drop_last=True, rank=rank, world_size=world_size
+        )
         bar = tqdm(
-            run.data.batches(args.batch_size, shuffle=True, generator=run.shuffle, drop_last=True),
+            batches,
             total=steps_per_epoch,
             desc=f"epoch {epoch + 1}/{args.epochs}",
             unit="step",
             leave=False,
-            disable=None,
+            disable=None if rank == 0 else True,
         )  # no bar when output is not a terminal; the epoch summary still prints
         for i, (x, labels) in enumerate(bar, 1):
             if args.lr_schedule != "constant":
                 set_lr(run.optimizers, scheduled_lr(args, (epoch * steps_per_epoch + i - 1) / total_steps))
-            total += step(model, run.optimizers, x, labels, autocast)
+            total += step(trained, run.optimizers, x, labels, autocast)
             if i % 20 == 0 or i == steps_per_epoch:  # reading the loss syncs the GPU, so not every step
-                mean = total.item() / i
+                mean = global_mean(total, i, world_size)
                 if not math.isfinite(mean):
                     raise diverged(run, epoch, f"the loss became {mean}")
-                rate = i * args.batch_size / (time.perf_counter() - start)
+                rate = i * global_batch / (time.perf_counter() - start)
                 bar.set_postfix(loss=f"{mean:.4g}", img_s=f"{rate:.0f}")
         seconds = time.perf_counter() - start
-        mean = total.item() / steps_per_epoch
+        mean = global_mean(total, steps_per_epoch, world_size)
         if not math.isfinite(mean):
             raise diverged(run, epoch, f"the loss became {mean}")
         if family != "gan" and run.first_loss is not None and mean > 100 * abs(run.first_loss):
             raise diverged(run, epoch, f"the loss exploded to {mean:.4g} from {run.first_loss:.4g} in the first epoch")
         run.first_loss = mean if run.first_loss is None else run.first_loss
         run.epoch, run.seconds = epoch + 1, run.seconds + seconds
-        save_epoch(run, argv, device, amp, mean, preview(model, fixed_x, fixed_z))
-        tqdm.write(
-            f"epoch {epoch + 1}/{args.epochs}: loss {mean:.4g}, "
-            f"{steps_per_epoch * args.batch_size / seconds:.0f} images/s, saved {args.out}"
-        )
+        if world_size > 1:
+            average_buffers(model, world_size)
+        if rank == 0:
+            save_epoch(run, argv, device, amp, mean, preview(model, fixed_x, fixed_z))
+            tqdm.write(
+                f"epoch {epoch + 1}/{args.epochs}: loss {mean:.4g}, "
+                f"{steps_per_epoch * global_batch / seconds:.0f} images/s, saved {args.out}"
+            )
+        elif isinstance(model, AutoEncoder):
+            model.eval()
+            model.fit_prior(run.data.float_images(slice(0, PRIOR_FIT_IMAGES)))  # as rank 0 does in save_epoch
     model.to(memory_format=torch.contiguous_format)  # as load_model builds it, so both compute alike
     return run
 
@@ -463,6 +631,11 @@ def save_epoch(run: Run, argv: list[str], device: torch.device, amp: bool, loss:
         "mixed_precision": "bf16" if amp else "off",
         "train_images": len(run.data),
         "batch_size": args.batch_size,
+        **(
+            {"processes": run.world_size, "global_batch_size": args.batch_size * run.world_size}
+            if run.world_size > 1
+            else {}
+        ),
         "lr": args.lr,
         "lr_schedule": args.lr_schedule,
         "seed": args.seed,
@@ -520,7 +693,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         train(argv)
     except TrainingError as e:
-        print(f"error: {e}", file=sys.stderr)
+        rank, world_size = processes()
+        print(f"{f'rank {rank}: ' if world_size > 1 else ''}error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("\ninterrupted: the checkpoint keeps the last completed epoch; continue with --resume", file=sys.stderr)
