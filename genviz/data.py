@@ -1,11 +1,14 @@
-"""Datasets by name, read from one data root into uint8 tensors held in memory.
+"""Datasets by name, read from one data root into uint8 tensors held in memory, or streamed from disk.
 
 `mnist`, `fashion-mnist` and `cifar10` come through torchvision, which downloads them into
 the data root when they are missing and the machine is online. Any other name is an image
-folder `<root>/<name>/{train,test}/<class>/*`, decoded once and cached under the cache folder.
+folder `<root>/<name>/{train,test}/<class>/*`, decoded once and cached under the cache folder,
+or, with `stream`, read from disk batch by batch and decoded in DataLoader worker processes.
 """
 
+import copy
 import hashlib
+import math
 import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -107,16 +110,185 @@ class ImageDataset:
             yield self.float_images(index), self.labels[index]
 
 
-def load_dataset(name: str, split: str = "train", download: bool = True, image_size: int | None = None) -> ImageDataset:
-    """A dataset by name: mnist, fashion-mnist, cifar10, or an image folder under the data root."""
+def load_dataset(
+    name: str,
+    split: str = "train",
+    download: bool = True,
+    image_size: int | None = None,
+    stream: bool | None = False,
+) -> "ImageDataset | StreamedImageFolder":
+    """A dataset by name: mnist, fashion-mnist, cifar10, or an image folder under the data root.
+
+    An image folder is decoded into memory (stream=False), read from disk batch by batch
+    (stream=True, a StreamedImageFolder), or streamed only when its decoded uint8 images would
+    take more than stream_budget() bytes (stream=None)."""
     if split not in SPLITS:
         raise DatasetError(f"unknown split {split!r}; choose 'train' or 'test'")
     if name in TORCHVISION:
+        if stream:
+            raise DatasetError(f"{name} is held in memory; --stream applies to image folders")
         data = _torchvision(name, split, download)
         if image_size is not None and image_size != data.image_shape[1]:
             raise DatasetError(f"{name} images are {data.image_shape[1]} pixels; --image-size applies to image folders")
         return data
-    return _image_folder(name, split, image_size)
+    folder = _split_folder(name, split)
+    files, labels, class_names = _image_files(folder)
+    mode = _folder_mode(files[0])
+    if stream is None:
+        streamed = StreamedImageFolder(name, split, files, labels, class_names, mode, image_size)
+        stream = streamed.nbytes > stream_budget()
+    if stream:
+        return StreamedImageFolder(name, split, files, labels, class_names, mode, image_size)
+    return _image_folder(name, split, image_size, folder, files, labels, class_names, mode)
+
+
+def stream_budget() -> int:
+    """Bytes of decoded uint8 images above which an image folder streams when streaming is left to
+    the size: a quarter of the machine's memory (decoding into memory briefly holds two copies)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
+    except (AttributeError, ValueError, OSError):  # no sysconf (Windows): a fixed 4 GiB
+        return 4 << 30
+
+
+def to_float(images: torch.Tensor) -> torch.Tensor:
+    """uint8 images as float in [0, 1]."""
+    return images.float().div_(255)
+
+
+class StreamedImageFolder(torch.utils.data.Dataset):
+    """An image folder read from disk: item i is file i decoded, (uint8 (C, H, W), label, error),
+    error "" or what was wrong with the file (an exception would reach the trainer wrapped in the
+    worker's traceback; as data it comes back as the file's own message).
+
+    Files and labels are in the in-memory loader's order (classes sorted by folder name, files by
+    name), and the images decode with the same code, so a streamed batch equals the in-memory one
+    of the same indices. Nothing but the file list is held in memory."""
+
+    def __init__(self, name, split, files, labels, class_names, mode, image_size):
+        self.name, self.split, self.class_names = name, split, class_names
+        self.files, self.labels, self.mode, self.image_size = list(files), torch.tensor(labels), mode, image_size
+        if image_size is None:
+            height, width = _decode(self.files[0], mode, None).shape[:2]
+        else:
+            height = width = image_size
+        self._shape = (1 if mode == "L" else 3, height, width)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return self._shape
+
+    @property
+    def nbytes(self) -> int:
+        """The size of these images decoded to uint8."""
+        return len(self) * math.prod(self._shape)
+
+    def _like(self, keep: list[int]) -> "StreamedImageFolder":
+        other = copy.copy(self)
+        other.files, other.labels = [self.files[i] for i in keep], self.labels[keep]
+        return other
+
+    def take(self, n: int | None) -> "StreamedImageFolder":
+        """The first n images (all when n is None)."""
+        return self if n is None or n >= len(self) else self._like(list(range(n)))
+
+    def of_classes(self, classes: list[int]) -> "StreamedImageFolder":
+        """Only the images whose label is in `classes`; labels and class names are kept."""
+        if unknown := [c for c in classes if not 0 <= c < len(self.class_names)]:
+            raise DatasetError(f"{self.name} has classes 0 to {len(self.class_names) - 1}; no class {unknown[0]}")
+        return self._like(torch.isin(self.labels, torch.tensor(classes)).nonzero().flatten().tolist())
+
+    def to(self, device: str | torch.device) -> "StreamedImageFolder":
+        """Itself: streamed images stay on disk, and batches move to the device as they come."""
+        return self
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int, str]:
+        try:
+            pixels = _decode(self.files[i], self.mode, self.image_size)
+        except DatasetError as e:
+            return torch.zeros(self._shape, dtype=torch.uint8), int(self.labels[i]), str(e)
+        pixels = pixels[None] if self.mode == "L" else pixels.transpose(2, 0, 1)  # (H, W, C) -> (C, H, W)
+        image = torch.from_numpy(pixels.copy())  # PIL's array is read-only
+        if tuple(image.shape) != self._shape:
+            size = f"{image.shape[2]}x{image.shape[1]}"
+            return (
+                torch.zeros(self._shape, dtype=torch.uint8),
+                int(self.labels[i]),
+                f"{self.files[i]}: {size} pixels where the folder's first image is "
+                f"{self._shape[2]}x{self._shape[1]}; pass an image size to resize them",
+            )
+        return image, int(self.labels[i]), ""
+
+    def float_images(self, index: slice) -> torch.Tensor:
+        """Images at `index` as float (B, C, H, W) in [0, 1], decoded here in threads."""
+        with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:  # PIL decodes outside the GIL
+            images, labels, errors = zip(*pool.map(self.__getitem__, range(len(self))[index]), strict=True)
+        return to_float(checked((torch.stack(images), torch.tensor(labels), list(errors)))[0])
+
+    def loader(
+        self,
+        batch_size: int,
+        generator: torch.Generator,
+        drop_last: bool = False,
+        rank: int = 0,
+        world_size: int = 1,
+        workers: int = 0,
+        pin_memory: bool = False,
+    ) -> torch.utils.data.DataLoader:
+        """A DataLoader whose every iteration is one epoch of uint8 (images, labels, errors) batches
+        in the order ImageDataset.batches(shuffle=True) gives with `generator` in the same state:
+        each epoch draws one permutation from `generator` in this process, and process `rank` takes
+        every world_size-th index of it. Pass the batches through checked(). Worker processes decode
+        (persistent across epochs); with workers=0 this process does."""
+        sampler = EpochBatches(len(self), batch_size, generator, drop_last, rank, world_size)
+        return torch.utils.data.DataLoader(
+            self,
+            batch_sampler=sampler,
+            num_workers=workers,
+            pin_memory=pin_memory,
+            persistent_workers=workers > 0,
+            prefetch_factor=4 if workers > 0 else None,
+            # The loader draws its workers' base seed from this, not from the global generator, whose
+            # state (the model's noise) must be the in-memory path's; the workers draw no random numbers.
+            generator=torch.Generator().manual_seed(0),
+        )
+
+
+class EpochBatches(torch.utils.data.Sampler):
+    """Batches of indices of one epoch per iteration, drawn as ImageDataset.batches draws them."""
+
+    def __init__(self, n, batch_size, generator, drop_last, rank, world_size):
+        self.n, self.batch_size, self.generator = n, batch_size, generator
+        self.drop_last, self.rank, self.world_size = drop_last, rank, world_size
+
+    def _shard(self) -> int:
+        return (self.n - self.n % self.world_size) // self.world_size if self.world_size > 1 else self.n
+
+    def __len__(self) -> int:
+        shard = self._shard()
+        return shard // self.batch_size if self.drop_last else -(-shard // self.batch_size)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        # A generator, so the permutation is drawn at the first batch asked for, in the main process:
+        # a DataLoader calls iter() twice on its first epoch and advances only the second iterator.
+        order = torch.randperm(self.n, generator=self.generator)
+        if self.world_size > 1:
+            order = order[self.rank : self.n - self.n % self.world_size : self.world_size]
+        order = order.tolist()
+        stop = len(order) - len(order) % self.batch_size if self.drop_last else len(order)
+        for start in range(0, stop, self.batch_size):
+            yield order[start : start + self.batch_size]
+
+
+def checked(batch: tuple[torch.Tensor, torch.Tensor, list[str]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """A streamed batch's (images, labels); DatasetError naming the first file in it that could not be read."""
+    images, labels, errors = batch
+    if bad := [error for error in errors if error]:
+        raise DatasetError(bad[0] + (f" (and {len(bad) - 1} more in this batch)" if len(bad) > 1 else ""))
+    return images, labels
 
 
 # Where torchvision keeps each dataset under the data root.
@@ -213,16 +385,26 @@ def _decode(path: Path, mode: str, size: int | None) -> np.ndarray:
         raise DatasetError(f"{path}: cannot be read as an image ({e})") from None
 
 
-def _image_folder(name: str, split: str, image_size: int | None) -> ImageDataset:
+def _split_folder(name: str, split: str) -> Path:
     folder = data_root() / name / split
     if not folder.is_dir():
         raise DatasetError(
             f"unknown dataset {name!r}: it is not one of {', '.join(TORCHVISION)} and {folder.resolve()} "
             f"does not exist. An image-folder dataset lives in $GENVIZ_DATA_DIR/<name>/{{train,test}}/<class>/."
         )
-    files, labels, class_names = _image_files(folder)
-    with Image.open(files[0]) as first:
-        mode = "L" if first.mode in ("1", "L", "I;16", "I") else "RGB"
+    return folder
+
+
+def _folder_mode(first: Path) -> str:
+    """L when the folder's first image is greyscale, else RGB: every image is converted to it."""
+    try:
+        with Image.open(first) as image:
+            return "L" if image.mode in ("1", "L", "I;16", "I") else "RGB"
+    except (OSError, ValueError, Image.DecompressionBombError) as e:
+        raise DatasetError(f"{first}: cannot be read as an image ({e})") from None
+
+
+def _image_folder(name, split, image_size, folder, files, labels, class_names, mode) -> ImageDataset:
 
     key = hashlib.sha256(f"{name}|{split}|{image_size}|{mode}".encode())
     for f in files:

@@ -8,11 +8,17 @@ a preview grid (not for a classifier). Every file is written atomically, so kill
 loses at most the epoch in progress, and a disk that fills up stops the run with the last
 saved epoch intact and a message saying how to continue.
 
-Speed: Adam runs fused (one kernel over all parameters) on the CPU and CUDA, and on the CPU the
-conv weights are kept channels-last; both change nothing but float rounding. bf16 mixed precision
-(--amp) changes the numerics more and is on by default only on a CUDA GPU. --threads sets the
-CPU threads: on a machine shared with other busy processes, fewer threads than cores can be
-several times faster, as threads wait for each other at every op.
+Speed: Adam runs fused (one kernel over all parameters) on the CPU and CUDA, and the conv weights
+are kept channels-last on the CPU and CUDA (--no-channels-last: not); both change nothing but float
+rounding. bf16 mixed precision (--amp) changes the numerics more and is on by default only on a
+CUDA GPU. --compile runs the loss through torch.compile (off by default: compiling takes tens of
+seconds). --threads sets the CPU threads: on a machine shared with other busy processes, fewer
+threads than cores can be several times faster, as threads wait for each other at every op.
+
+Data: a dataset is held in memory (on the GPU when training on one) unless it is an image folder
+whose decoded images would take more than a quarter of the machine's memory, or --stream says so:
+then it is read from disk batch by batch, decoded in --workers DataLoader processes, in the same
+seeded order as in memory.
 
 Several processes, on one machine or several: torchrun starts them and this module notices
 (WORLD_SIZE above 1) and trains with DistributedDataParallel, over nccl on GPUs (each process on
@@ -31,6 +37,7 @@ import os
 import pickle
 import shlex
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -48,7 +55,7 @@ from tqdm.auto import tqdm
 
 from genviz import best_device, save_checkpoint
 from genviz.checkpoint import MAX_PARAMETERS, dataset_info, first_line, model_size, write_torch
-from genviz.data import DatasetError, ImageDataset, load_dataset
+from genviz.data import DatasetError, ImageDataset, StreamedImageFolder, checked, load_dataset, to_float
 from genviz.images import grid, save_png
 from genviz.models import (
     GAN,
@@ -120,6 +127,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--classes", type=int, nargs="+", default=None, help="train on these class indices only (one-class models)"
     )
     p.add_argument("--limit", type=int, default=None, help="train on the first N images only")
+    p.add_argument(
+        "--stream",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="image folders: read from disk batch by batch, decoded in --workers processes (--no-stream: "
+        "decode into memory). Default: stream when the decoded images would take over a quarter of the memory",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="with --stream: DataLoader processes that decode images (default: min(4, CPUs per process); "
+        "0 decodes in the training process)",
+    )
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: the best available)")
     p.add_argument(
         "--amp",
@@ -129,6 +150,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--amp on a CPU needs native bf16 (AVX512-BF16 or AMX): about 1.9x the images/s of the conv VAE, "
         "1.2x of an MLP, with loss and test ELBO within 0.2%% of float32's after an MNIST epoch; "
         "--no-amp: float32 everywhere",
+    )
+    p.add_argument(
+        "--channels-last",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="keep conv weights channels-last (NHWC). Default: on for the CPU and CUDA, off elsewhere",
+    )
+    p.add_argument(
+        "--compile",
+        action="store_true",
+        help="run the training loss through torch.compile (default off: the first steps wait tens of seconds "
+        "for the compiler; on a CPU it needs a C++ compiler)",
     )
     p.add_argument(
         "--threads",
@@ -196,13 +229,34 @@ def autocast_for(device: torch.device, amp: bool):
     return torch.autocast(device.type, dtype=torch.bfloat16) if amp else nullcontext()
 
 
-def prepare_model(model: Model, device: torch.device) -> Model:
-    """The model on `device` as training wants it: on the CPU, conv weights channels-last, so that
-    oneDNN's convs need no layout conversion (1.15x the images/s of the float32 conv VAE)."""
+def prepare_model(model: Model, device: torch.device, channels_last: bool | None = None) -> Model:
+    """The model on `device` as training wants it: conv weights channels-last (NHWC) when
+    `channels_last`, by default on the CPU, where oneDNN's convs then need no layout conversion
+    (1.15x the images/s of the float32 conv VAE), and on CUDA, whose tensor-core convs run NHWC
+    (PyTorch's channels-last tutorial; not measured here)."""
     model = model.to(device)
-    if device.type == "cpu":
+    if channels_last is None:
+        channels_last = device.type in ("cpu", "cuda")
+    if channels_last:
         model = model.to(memory_format=torch.channels_last)
     return model
+
+
+def check_compile(device: torch.device) -> None:
+    """Refuse --compile where torch.compile cannot run, before any training, not at the first step."""
+    import torch._dynamo
+
+    if not torch._dynamo.is_dynamo_supported():
+        raise TrainingError(f"--compile: torch.compile does not run on this Python ({sys.version.split()[0]}); drop it")
+    if device.type == "cpu":
+        compiler = os.environ.get("CXX", "g++")
+        try:
+            subprocess.run([compiler, "--version"], capture_output=True, check=True)
+        except (OSError, subprocess.CalledProcessError):
+            raise TrainingError(
+                f"--compile on the CPU needs a C++ compiler ({compiler}, or the one $CXX names); install one "
+                "or drop --compile"
+            ) from None
 
 
 def set_lr(optimizers: dict[str, torch.optim.Optimizer], lr: float) -> None:
@@ -274,9 +328,12 @@ class Objective(nn.Module):
 
 
 class Replicas:
-    """`model`'s training losses computed through DistributedDataParallel: every backward of a loss
-    averages its gradients over the processes before the optimiser steps. The steps take it in place
-    of the model; the weights stay in `model`, which is what is saved.
+    """`model`'s training losses as modules: through DistributedDataParallel when `distributed`, so
+    that every backward of a loss averages its gradients over the processes before the optimiser
+    steps, and through torch.compile when `compile` (of the DDP module, as PyTorch recommends, so
+    that its DDPOptimizer splits the graph at the gradient buckets and communication overlaps the
+    backward). The steps take it in place of the model; the weights stay in `model`, which is what
+    is saved.
 
     The GAN gets one DDP per player: the discriminator's loss trains the discriminator only (the
     fake images are detached), the generator's the generator only (the discriminator's weights are
@@ -287,12 +344,15 @@ class Replicas:
     Buffers (BatchNorm's running statistics) are not broadcast at each forward: each process keeps
     its own, and average_buffers makes them one before each save."""
 
-    def __init__(self, model: Model, device: torch.device):
+    def __init__(self, model: Model, device: torch.device, distributed: bool = True, compile: bool = False):
         self.module = model
         ids = [device.index] if device.type == "cuda" else None
 
-        def replicate(loss, part: nn.Module) -> DistributedDataParallel:
-            return DistributedDataParallel(Objective(loss, part), device_ids=ids, forward_sync_buffers=False)
+        def replicate(loss, part: nn.Module) -> nn.Module:
+            objective = Objective(loss, part)
+            if distributed:
+                objective = DistributedDataParallel(objective, device_ids=ids, forward_sync_buffers=False)
+            return torch.compile(objective) if compile else objective
 
         if isinstance(model, GAN):
             self.players = {
@@ -355,6 +415,13 @@ def process_group(device: torch.device, world_size: int) -> Iterator[None]:
         yield
     finally:
         dist.destroy_process_group()
+
+
+def default_workers() -> int:
+    """Decoding processes per training process: up to 4, sharing the CPUs with the other training
+    processes on this machine (torchrun's LOCAL_WORLD_SIZE)."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(4, cpus // int(os.environ.get("LOCAL_WORLD_SIZE", 1))))
 
 
 def global_mean(total: torch.Tensor, steps: int, world_size: int) -> float:
@@ -425,7 +492,7 @@ class Run:
     args: argparse.Namespace
     model: Model
     optimizers: dict[str, torch.optim.Optimizer]
-    data: ImageDataset
+    data: ImageDataset | StreamedImageFolder
     shuffle: torch.Generator
     epoch: int = 0  # epochs completed
     seconds: float = 0.0  # training time over all sessions
@@ -487,6 +554,10 @@ def check_args(args: argparse.Namespace) -> None:
         value = getattr(args, name)
         if value is not None and value < 1:
             raise TrainingError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+    if args.workers is not None and args.workers < 0:
+        raise TrainingError(f"--workers must be 0 or more, got {args.workers}")
+    if args.workers is not None and args.stream is False:
+        raise TrainingError("--workers decodes streamed images; it does nothing with --no-stream")
     if not args.lr > 0:
         raise TrainingError(f"--lr must be positive, got {args.lr:g}")
 
@@ -498,7 +569,10 @@ def train(argv: list[str]) -> Run:
     rank, world_size = processes()
     device = process_device(args.device, world_size)
     with process_group(device, world_size):
-        run = fit(args, argv, device, rank, world_size)
+        try:
+            run = fit(args, argv, device, rank, world_size)
+        except DatasetError as e:  # a streamed file read outside the epoch loop (preview, AE prior fit)
+            raise TrainingError(f"{e}. Remove or replace the file, then run again") from None
         if world_size > 1:
             dist.barrier()  # no process leaves before rank 0 has saved the last epoch
         return run
@@ -523,14 +597,20 @@ def fit(args: argparse.Namespace, argv: list[str], device: torch.device, rank: i
             stale.unlink()
 
     amp = mixed_precision(args.amp, device)
+    if args.compile:
+        check_compile(device)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)  # the same initial weights in every process
     try:
-        data = load_dataset(args.dataset, "train", image_size=args.image_size)
+        data = load_dataset(args.dataset, "train", image_size=args.image_size, stream=args.stream)
         data = (data.of_classes(args.classes) if args.classes else data).take(args.limit)
     except DatasetError as e:
         raise TrainingError(str(e)) from None
+    streamed = isinstance(data, StreamedImageFolder)
+    if args.workers is not None and not streamed:
+        raise TrainingError(f"--workers decodes streamed images, and {args.dataset} is held in memory; add --stream")
+    workers = default_workers() if args.workers is None else args.workers
     try:
         family, config = model_config(args, data.image_shape, len(data.class_names))
         size = model_size(family, config)
@@ -541,18 +621,41 @@ def fit(args: argparse.Namespace, argv: list[str], device: torch.device, rank: i
             f"--width {args.width} and --latent-dim {args.latent_dim} make a model of {size:,} parameters, "
             f"larger than genviz opens ({MAX_PARAMETERS:,}); choose smaller ones"
         )
-    model = prepare_model(build_model(family, config), device)
+    model = prepare_model(build_model(family, config), device, args.channels_last)
     shuffle = torch.Generator().manual_seed(args.seed)  # the same order in every process, which takes its shard
     run = Run(args, model, make_optimizers(model, args.lr), data.to(device), shuffle, rank=rank, world_size=world_size)
     if args.resume:
         restore(run, state_path)
         if rank == 0:
             tqdm.write(f"resuming {args.out} after epoch {run.epoch} of {args.epochs}")
-    trained = Replicas(model, device) if world_size > 1 else model
+    trained = Replicas(model, device, world_size > 1, args.compile) if world_size > 1 or args.compile else model
+    if streamed:
+        loader = run.data.loader(
+            args.batch_size, run.shuffle, True, rank, world_size, workers, pin_memory=device.type == "cuda"
+        )
+        if rank == 0:
+            why = (
+                f"its {data.nbytes / 2**30:.1f} GiB of decoded images are over a quarter of this machine's memory "
+                "(--no-stream holds them in memory anyway)"
+                if args.stream is None
+                else "--stream"
+            )
+            decoders = f"{workers} worker process{'es' if workers != 1 else ''}" if workers else "this process"
+            tqdm.write(f"streaming {args.dataset} from disk, decoded in {decoders}: {why}")
+
+    def epoch_batches() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        if not streamed:
+            yield from run.data.batches(
+                args.batch_size, shuffle=True, generator=run.shuffle, drop_last=True, rank=rank, world_size=world_size
+            )
+            return
+        for batch in loader:
+            images, labels = checked(batch)
+            yield to_float(images.to(device, non_blocking=True)), labels.to(device, non_blocking=True)
 
     autocast = autocast_for(device, amp)
     step = STEPS.get(family, likelihood_step)
-    fixed_x = run.data.float_images(slice(0, 8))
+    fixed_x = run.data.float_images(slice(0, 8)).to(device)
     fixed_z = torch.randn(64, config.latent_dim, generator=torch.Generator().manual_seed(args.seed)).to(device)
     global_batch = args.batch_size * world_size
     steps_per_epoch = len(run.data) // global_batch
@@ -568,27 +671,31 @@ def fit(args: argparse.Namespace, argv: list[str], device: torch.device, rank: i
         if world_size > 1:
             torch.manual_seed(noise_seed(args.seed, epoch, rank))
         start, total = time.perf_counter(), torch.zeros((), device=device)
-        batches = run.data.batches(
-            args.batch_size, shuffle=True, generator=run.shuffle, drop_last=True, rank=rank, world_size=world_size
-        )
         bar = tqdm(
-            batches,
+            epoch_batches(),
             total=steps_per_epoch,
             desc=f"epoch {epoch + 1}/{args.epochs}",
             unit="step",
             leave=False,
             disable=None if rank == 0 else True,
         )  # no bar when output is not a terminal; the epoch summary still prints
-        for i, (x, labels) in enumerate(bar, 1):
-            if args.lr_schedule != "constant":
-                set_lr(run.optimizers, scheduled_lr(args, (epoch * steps_per_epoch + i - 1) / total_steps))
-            total += step(trained, run.optimizers, x, labels, autocast)
-            if i % 20 == 0 or i == steps_per_epoch:  # reading the loss syncs the GPU, so not every step
-                mean = global_mean(total, i, world_size)
-                if not math.isfinite(mean):
-                    raise diverged(run, epoch, f"the loss became {mean}")
-                rate = i * global_batch / (time.perf_counter() - start)
-                bar.set_postfix(loss=f"{mean:.4g}", img_s=f"{rate:.0f}")
+        try:
+            for i, (x, labels) in enumerate(bar, 1):
+                if args.lr_schedule != "constant":
+                    set_lr(run.optimizers, scheduled_lr(args, (epoch * steps_per_epoch + i - 1) / total_steps))
+                total += step(trained, run.optimizers, x, labels, autocast)
+                if i % 20 == 0 or i == steps_per_epoch:  # reading the loss syncs the GPU, so not every step
+                    mean = global_mean(total, i, world_size)
+                    if not math.isfinite(mean):
+                        raise diverged(run, epoch, f"the loss became {mean}")
+                    rate = i * global_batch / (time.perf_counter() - start)
+                    bar.set_postfix(loss=f"{mean:.4g}", img_s=f"{rate:.0f}")
+        except DatasetError as e:  # a streamed file that cannot be read: the run stops at it
+            kept = f"{args.out} keeps epoch {run.epoch}" if run.epoch else "nothing was saved"
+            raise TrainingError(
+                f"training stopped in epoch {epoch + 1}: {e}. Remove or replace the file; {kept}"
+                + (", continue with --resume" if run.epoch else "")
+            ) from None
         seconds = time.perf_counter() - start
         mean = global_mean(total, steps_per_epoch, world_size)
         if not math.isfinite(mean):
@@ -607,7 +714,7 @@ def fit(args: argparse.Namespace, argv: list[str], device: torch.device, rank: i
             )
         elif isinstance(model, AutoEncoder):
             model.eval()
-            model.fit_prior(run.data.float_images(slice(0, PRIOR_FIT_IMAGES)))  # as rank 0 does in save_epoch
+            model.fit_prior(run.data.float_images(slice(0, PRIOR_FIT_IMAGES)).to(device))  # as rank 0 in save_epoch
     model.to(memory_format=torch.contiguous_format)  # as load_model builds it, so both compute alike
     return run
 
@@ -629,6 +736,8 @@ def save_epoch(run: Run, argv: list[str], device: torch.device, amp: bool, loss:
         "seconds": round(run.seconds, 1),
         "device": str(device) if device.type != "cuda" else torch.cuda.get_device_name(device),
         "mixed_precision": "bf16" if amp else "off",
+        **({"data": "streamed from disk"} if isinstance(run.data, StreamedImageFolder) else {}),
+        **({"compiled": True} if args.compile else {}),
         "train_images": len(run.data),
         "batch_size": args.batch_size,
         **(
@@ -644,7 +753,7 @@ def save_epoch(run: Run, argv: list[str], device: torch.device, amp: bool, loss:
     }
     run.model.eval()
     if isinstance(run.model, AutoEncoder):
-        run.model.fit_prior(run.data.float_images(slice(0, PRIOR_FIT_IMAGES)))
+        run.model.fit_prior(run.data.float_images(slice(0, PRIOR_FIT_IMAGES)).to(device))
     try:
         save_checkpoint(run.model, args.out, dataset_info(run.data.name, run.data.class_names), training)
     except OSError as e:
