@@ -12,7 +12,16 @@ import subprocess
 import sys
 import time
 
-BENCHMARKS = ("train_throughput", "latent_map", "map_speed", "slider_latency", "cold_start", "memory", "load")
+BENCHMARKS = (
+    "train_throughput",
+    "distributed",
+    "latent_map",
+    "map_speed",
+    "slider_latency",
+    "cold_start",
+    "memory",
+    "load",
+)
 
 
 def main(names: list[str]) -> int:
