@@ -8,16 +8,13 @@ meta device) so that a hostile config cannot make genviz allocate. Every write i
 
 import dataclasses
 import hashlib
-import io
 import json
 import math
 import os
 import re
 import reprlib
-import tempfile
 import typing
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 import safetensors.torch
@@ -25,7 +22,8 @@ import torch
 from safetensors import safe_open
 
 from genviz.device import best_device
-from genviz.models import REGISTRY, Model, build_model
+from genviz.files import atomic_paths, write_json, write_text
+from genviz.models import REGISTRY, CheckpointInfo, DatasetInfo, Model, build_model
 
 CONFIG_FILE, WEIGHTS_FILE, METRICS_FILE, CARD_FILE = "config.json", "model.safetensors", "metrics.json", "README.md"
 CONFIG_KEYS = {"genviz_version", "family", "model", "dataset", "training"}
@@ -42,58 +40,6 @@ FLOAT_DTYPES = {torch.float16, torch.bfloat16, torch.float32, torch.float64}
 
 class CheckpointError(Exception):
     """A checkpoint folder that cannot be loaded; the message names the file and the problem."""
-
-
-@contextmanager
-def atomic_paths(*paths: str | os.PathLike) -> Iterator[list[Path]]:
-    """Yield a hidden temp path (`.<name>.*.tmp`) beside each of `paths`; when the block succeeds,
-    each replaces its path in one rename, all of them after every file is written. Readers and
-    killed writers never see a partial file, and a write that fails (a full disk) changes none of
-    `paths`. A killed writer leaves its temp files, which the next training run removes."""
-    paths = [Path(p) for p in paths]
-    temps: list[Path] = []
-    try:
-        for path in paths:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-            os.close(fd)
-            temps.append(Path(tmp))
-        yield temps
-        for tmp in temps:
-            with open(tmp, "rb") as f:
-                os.fsync(f.fileno())
-            os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide checkpoints from other users
-        for tmp, path in zip(temps, paths, strict=True):
-            os.replace(tmp, path)
-    finally:
-        for tmp in temps:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-
-
-@contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temp path beside `path`; on success it replaces `path` in one rename."""
-    with atomic_paths(path) as (tmp,):
-        yield tmp
-
-
-def write_text(path: str | os.PathLike, text: str) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
-
-
-def write_torch(path: str | os.PathLike, obj) -> None:
-    """torch.save `obj` to `path` atomically. It is serialised in memory first, so that a full disk
-    raises OSError: torch.save writing to a file turns it into a RuntimeError without the reason."""
-    buffer = io.BytesIO()
-    torch.save(obj, buffer)
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(buffer.getbuffer())
-
-
-def write_json(path: str | os.PathLike, data: dict) -> None:
-    write_text(path, json.dumps(data, indent=2) + "\n")
 
 
 def dataset_info(name: str, class_names: list[str]) -> dict:
@@ -207,7 +153,7 @@ def _setting(name: str, kind, value):
 def _model_settings(folder: Path, config: dict) -> dict:
     """The config's model settings, checked for names, types and values, with defaults for those it
     leaves out, as JSON holds them (image_shape a list)."""
-    config_cls = REGISTRY[config["family"]][1]
+    config_cls = REGISTRY[config["family"]].config
     kinds = typing.get_type_hints(config_cls)
     values = config["model"]
     if not isinstance(values, dict):
@@ -309,7 +255,7 @@ def load_model(path: str | os.PathLike, device: str | torch.device | None = None
     """
     folder = Path(path)
     config = read_config(folder)
-    family, settings = config["family"], REGISTRY[config["family"]][1](**config["model"])
+    family, settings = config["family"], REGISTRY[config["family"]].config(**config["model"])
     expected = _expected_state(folder, family, settings)
     state = _read_weights(folder, expected)
     _check_values(folder, expected, state)
@@ -318,7 +264,9 @@ def load_model(path: str | os.PathLike, device: str | torch.device | None = None
         model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})
     except Exception as e:  # not expected after the checks above (perhaps out of memory); still one error type
         raise CheckpointError(f"{folder}: cannot be loaded ({first_line(e)})") from None
-    model.checkpoint = {"path": str(folder), "dataset": config["dataset"], "training": config["training"]}
+    model.checkpoint = CheckpointInfo(
+        str(folder), DatasetInfo(**config["dataset"]), config["training"], config["genviz_version"]
+    )
     return model.to(best_device(device)).eval().requires_grad_(False)
 
 
@@ -333,15 +281,6 @@ def read_metrics(folder: str | os.PathLike) -> dict:
     if not isinstance(metrics, dict):
         raise CheckpointError(f"{path}: must hold a JSON object")
     return metrics
-
-
-MODEL_NAMES = {
-    "ae": "convolutional autoencoder",
-    "dae": "denoising convolutional autoencoder",
-    "vae": "convolutional variational autoencoder",
-    "gan": "DCGAN-style generative adversarial network",
-    "classifier": "small convolutional classifier",
-}
 
 
 def _longest_backticks(text: str) -> int:
@@ -360,13 +299,14 @@ def model_card(config: dict, metrics: dict, literal: Callable[[str], str] = str)
     the files (names, values) into Markdown that shows it as it is: the app passes an escaper, as a folder
     it opens may come from anyone."""
     model, dataset, training = config["model"], config["dataset"], config["training"]
-    kind = "dae" if config["family"] == "ae" and model.get("corruption", "none") != "none" else config["family"]
+    family = REGISTRY[config["family"]]
+    settings = family.config(**model)  # the card names the model as its family does
     c, h, w = model["image_shape"]
-    space = "feature layer" if kind == "classifier" else "latent space"
+    space = "latent space" if family.model.explorable else "feature layer"
     lines = [
-        f"# {literal(dataset['name'])}-{kind}",
+        f"# {literal(dataset['name'])}-{settings.kind}",
         "",
-        f"A {MODEL_NAMES[kind]} with a {model['latent_dim']}-dimensional {space}, trained on "
+        f"A {settings.display_name} with a {model['latent_dim']}-dimensional {space}, trained on "
         f"{code_span(dataset['name'])} ({c}x{h}x{w} images, pixels scaled to [0, 1]) with genviz "
         f"{literal(config['genviz_version'])}.",
     ]

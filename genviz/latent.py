@@ -11,8 +11,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from genviz.checkpoint import atomic_path
-from genviz.models import VAE, Classifier, GenerativeModel
+from genviz.data import to_float
+from genviz.files import atomic_path
+from genviz.models.base import GenerativeModel, Model, principal_directions
+
+__all__ = ["principal_directions"]  # re-exported: directions are latent-space tools too
 
 Progress = Callable[[int, int], None]  # (done, total)
 METHODS = ("umap", "pca")
@@ -23,10 +26,10 @@ UMAP_TRANSFORM_SEED = 42  # umap.UMAP's default transform_seed, which its invers
 def encode_images(
     model: GenerativeModel, images: torch.Tensor, batch_size: int = 500, progress: Progress | None = None
 ) -> torch.Tensor:
-    """uint8 images (N, C, H, W) -> latents (N, latent_dim) float32 on the CPU."""
+    """Images (N, C, H, W) in [0, 1] (uint8 read as 0 to 255) -> latents (N, latent_dim) float32 on the CPU."""
     out = []
     for start in range(0, len(images), batch_size):
-        x = images[start : start + batch_size].to(model.device).float().div_(255)
+        x = to_float(images[start : start + batch_size].to(model.device))
         out.append(model.encode(x).float().cpu())
         if progress:
             progress(min(start + batch_size, len(images)), len(images))
@@ -41,7 +44,7 @@ def decode(model: GenerativeModel, z: torch.Tensor, batch_size: int = 500) -> to
 
 
 @torch.no_grad()
-def classify(classifier: Classifier, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+def classify(classifier: Model, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
     """Predicted classes (N,) of images (N, C, H, W) in [0, 1], on the CPU."""
     batches = (images[i : i + batch_size].to(classifier.device) for i in range(0, len(images), batch_size))
     return torch.cat([classifier(x).argmax(1).cpu() for x in batches])
@@ -50,66 +53,8 @@ def classify(classifier: Classifier, images: torch.Tensor, batch_size: int = 500
 def prior_latents(
     model: GenerativeModel, n: int, seed: int, temperature: float = 1.0, truncation: float | None = None
 ) -> torch.Tensor:
-    """n latents (n, latent_dim) on the CPU from the model's prior, scaled by `temperature`; with
-    `truncation`, every standard-normal entry beyond +-truncation is redrawn until it falls inside
-    (the truncation trick, Brock et al. 2019): lower thresholds trade variety for fidelity."""
-    generator = torch.Generator().manual_seed(seed)
-    eps = torch.randn(n, model.latent_dim, generator=generator)
-    if truncation is not None:
-        if truncation <= 0:
-            raise ValueError("the truncation threshold must be positive")
-        while (outside := eps.abs() > truncation).any():
-            eps[outside] = torch.randn(int(outside.sum()), generator=generator)
-    centre, std = latent_scale(model)
-    return centre + eps * temperature * std
-
-
-def latent_scale(model: GenerativeModel) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-dimension centre and spread of the latents the decoder expects: the prior's N(0, I),
-    or for an autoencoder the Gaussian fitted to its training latents. Both (latent_dim,) on the CPU."""
-    mean, std = getattr(model, "latent_mean", None), getattr(model, "latent_std", None)
-    if mean is None or std is None:
-        return torch.zeros(model.latent_dim), torch.ones(model.latent_dim)
-    return mean.float().cpu(), std.float().cpu()
-
-
-@torch.no_grad()
-def posterior_variance(model: VAE, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
-    """Mean posterior variance per latent dimension over uint8 images, (latent_dim,)."""
-    total = torch.zeros(model.latent_dim)
-    for start in range(0, len(images), batch_size):
-        x = images[start : start + batch_size].to(model.device).float().div_(255)
-        total += model.encode_dist(x)[1].exp().float().sum(0).cpu()
-    return total / len(images)
-
-
-def most_active(model: GenerativeModel, images: torch.Tensor) -> torch.Tensor:
-    """Latent dimensions in display order. For a VAE, those whose posterior variance differs most
-    from the prior's 1 come first (unused dimensions keep q(z|x) = p(z)); others keep their order."""
-    if not isinstance(model, VAE):
-        return torch.arange(model.latent_dim)
-    return posterior_variance(model, images).log().abs().argsort(descending=True)
-
-
-def principal_directions(z: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The k principal directions of latents z (N, D), unit rows (k, D), and the standard deviation
-    of the data along each, (k,)."""
-    centred = z - z.mean(0)
-    _, s, v = torch.linalg.svd(centred, full_matrices=False)
-    k = min(k, v.shape[0])
-    return v[:k], s[:k] / max(len(z) - 1, 1) ** 0.5
-
-
-def gan_directions(model: GenerativeModel, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """GANSpace (Harkonen et al. 2020): principal directions of the generator's first-layer activations,
-    carried back to z. That layer is linear, h = W z + b, so for z ~ N(0, I) the activations'
-    covariance is W W^T and the answer is exact without sampling: the directions are W's right
-    singular vectors, (k, D) unit rows, each with a spread of 1 in z. (Sampling 4,096 activations
-    of 8,192 features and their SVD cost the app 300 MiB for the same answer.)"""
-    weight = model.generator[0].weight.detach().float().cpu()  # (features, D)
-    _, _, vh = torch.linalg.svd(weight, full_matrices=False)
-    k = min(k, model.latent_dim)
-    return vh[:k], torch.ones(k)
+    """n latents (n, latent_dim) on the CPU from the model's prior with a seed (`GenerativeModel.prior`)."""
+    return model.prior(n, torch.Generator().manual_seed(seed), temperature, truncation).cpu()
 
 
 def class_direction(z: torch.Tensor, labels: torch.Tensor, source: int, target: int) -> torch.Tensor:
@@ -125,7 +70,7 @@ def traversal(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Decodes of z with dimension `dim` set from -sigmas to +sigmas of its spread (its centre
     +- sigmas * std for an autoencoder). Returns the images (steps, C, H, W) and the values."""
-    centre, std = latent_scale(model)
+    centre, std = model.latent_scale()
     values = centre[dim] + torch.linspace(-sigmas, sigmas, steps) * std[dim]
     zs = z.float().cpu().repeat(steps, 1)
     zs[:, dim] = values
@@ -456,3 +401,25 @@ def click_grid(projection: Projection, size: int = 60) -> np.ndarray:
     xs, ys = (np.linspace(low[i], high[i], size) for i in range(2))
     grid = np.stack(np.meshgrid(xs, ys), -1).reshape(-1, 2).astype(np.float32)
     return grid[projection.inside(grid)]
+
+
+def edit_latent(
+    base: torch.Tensor,
+    values: dict[int, float],
+    directions: torch.Tensor,
+    spreads: torch.Tensor,
+    amounts: list[float],
+    shift: torch.Tensor | None = None,
+    along: float = 0.0,
+) -> torch.Tensor:
+    """The latent `base` (D,) as a set of sliders edits it: dimension d set to values[d], then amounts[k]
+    spreads (standard deviations) along each principal direction (k, D), then `along` times `shift` (D,),
+    a class direction. A new tensor; with no edits, a copy of `base`."""
+    z = base.detach().float().cpu().clone()
+    for d, value in values.items():
+        z[d] = value
+    for k, amount in enumerate(amounts):
+        z += amount * spreads[k] * directions[k]
+    if shift is not None and along:
+        z += along * shift
+    return z

@@ -8,8 +8,7 @@ import math
 import torch
 from torch import nn
 
-from genviz.models import GAN, GenerativeModel
-from genviz.models.vae import VAE
+from genviz.data import to_float
 from genviz.noise import corrupt
 
 SCORES = {"reconstruction": "reconstruction error (MSE)", "elbo": "negative ELBO (nats)"}
@@ -37,9 +36,9 @@ def error_map(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def negative_elbo(model: VAE, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+def negative_elbo(model, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """-ELBO in nats per image with one posterior sample, as pytorch/examples' VAE test loss
-    (reconstruction NLL summed over pixels, plus KL)."""
+    (reconstruction NLL summed over pixels, plus KL). `model` is a VAE (its `elbo_terms`)."""
     terms = model.elbo_terms(x, generator)
     return terms["recon"] + terms["kl"]
 
@@ -51,7 +50,7 @@ def _normal_log_density(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor)
 
 @torch.no_grad()
 def iwae_nll(
-    model: VAE, x: torch.Tensor, k: int = 1000, generator: torch.Generator | None = None, chunk: int = 5000
+    model, x: torch.Tensor, k: int = 1000, generator: torch.Generator | None = None, chunk: int = 5000
 ) -> torch.Tensor:
     """Importance-weighted estimate of -log p(x) in nats per image (Burda et al. 2016):
     -log mean_k p(x|z_k) p(z_k) / q(z_k|x) with z_k ~ q(z|x). It tightens towards -log p(x)
@@ -122,25 +121,27 @@ def precision_recall(real: torch.Tensor, fake: torch.Tensor, k: int = 3, chunk: 
 
 @torch.no_grad()
 def anomaly_scores(
-    model: GenerativeModel, images: torch.Tensor, score: str = "reconstruction", batch_size: int = 500, progress=None
+    model, images: torch.Tensor, score: str = "reconstruction", batch_size: int | None = None, progress=None
 ) -> torch.Tensor:
-    """Anomaly scores (N,) on the CPU, higher meaning more anomalous, of images (N, C, H, W): uint8,
-    or floats in [0, 1]. "reconstruction": the MSE of the model's reconstruction (for a GAN, of
-    the nearest sample an inversion finds); "elbo": a VAE's negative ELBO, one posterior sample
-    drawn with a fixed seed so that a score does not change between runs. `progress(done, total)`."""
+    """Anomaly scores (N,) on the CPU, higher meaning more anomalous, of images (N, C, H, W) in
+    [0, 1] (uint8 is read as 0 to 255): one of the model's `score_kinds`. "reconstruction": the MSE
+    of the model's reconstruction (without an exact encoder, of the nearest sample a search finds);
+    "elbo": a VAE's negative ELBO. Noise is drawn with a fixed seed, so a score does not change
+    between runs. `progress(done, total)`. Default batches: 500, or 100 for a model that encodes by
+    a search, so that progress shows more often."""
     if score not in SCORES:
         raise ValueError(f"unknown score {score!r}; choose one of {', '.join(SCORES)}")
-    if score == "elbo" and not isinstance(model, VAE):
-        raise ValueError(f"the negative ELBO needs a VAE; this is a {model.kind}")
+    if score not in model.score_kinds:
+        raise ValueError(
+            f"a {model.kind} has no {SCORES[score]} (the negative ELBO needs a VAE); "
+            f"its scores: {', '.join(model.score_kinds)}"
+        )
+    batch_size = batch_size or (500 if model.has_exact_encoder else 100)
     generator = torch.Generator().manual_seed(0)
     out = []
     for start in range(0, len(images), batch_size):
-        x = images[start : start + batch_size].to(model.device)
-        x = x.float().div(255) if not x.is_floating_point() else x.float()
-        if score == "elbo":
-            out.append(negative_elbo(model, x, generator).cpu())
-        else:
-            out.append(mse(model.reconstruct(x), x).cpu())
+        x = to_float(images[start : start + batch_size].to(model.device))
+        out.append(model.anomaly_score(x, score, generator).cpu())
         if progress:
             progress(min(start + batch_size, len(images)), len(images))
     return torch.cat(out)
@@ -148,7 +149,7 @@ def anomaly_scores(
 
 @torch.no_grad()
 def denoising_curve(
-    models: dict[str, GenerativeModel], clean: torch.Tensor, kind: str, levels: list[float], seed: int = 0
+    models: dict, clean: torch.Tensor, kind: str, levels: list[float], seed: int = 0
 ) -> dict[str, list[float]]:
     """Mean PSNR (dB) against clean images (N, C, H, W) in [0, 1] at each noise level: of the noisy
     input ("noisy input") and of each model's reconstruction of it. The same noise for every model."""
@@ -162,9 +163,9 @@ def denoising_curve(
     return curves
 
 
-def is_approximate(model: GenerativeModel) -> bool:
-    """A GAN's reconstruction is a search for the nearest sample, not an encoding."""
-    return isinstance(model, GAN)
+def is_approximate(model) -> bool:
+    """Whether the model's reconstruction is a search for the nearest sample (a GAN's), not an encoding."""
+    return not model.has_exact_encoder
 
 
 def percentile(score: float, reference: torch.Tensor) -> float:
@@ -192,3 +193,18 @@ def auroc(scores: torch.Tensor, is_anomaly: torch.Tensor) -> float:
     from sklearn.metrics import roc_auc_score
 
     return float(roc_auc_score(is_anomaly.long().cpu().numpy(), scores.double().cpu().numpy()))
+
+
+def class_as_anomalies(scores: torch.Tensor, labels: torch.Tensor, anomalous: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Scores (N,) of labelled images with one class as the anomalies and the others as normal:
+    (scores, is_anomaly (N,) bool), for `roc_curve` and `auroc`."""
+    if len(scores) != len(labels):
+        raise ValueError(f"{len(scores)} scores for {len(labels)} labels")
+    return scores, labels.cpu() == anomalous
+
+
+def dataset_as_anomalies(normal: torch.Tensor, anomalous: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Scores of normal images (N,) and of anomalies (M,), one after the other: (scores (N + M,),
+    is_anomaly (N + M,) bool), for `roc_curve` and `auroc`."""
+    is_anomaly = torch.cat([torch.zeros(len(normal), dtype=torch.bool), torch.ones(len(anomalous), dtype=torch.bool)])
+    return torch.cat([normal.cpu(), anomalous.cpu()]), is_anomaly

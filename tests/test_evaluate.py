@@ -4,7 +4,8 @@ import math
 import pytest
 
 from genviz.checkpoint import read_metrics
-from training.evaluate import DENOISING, evaluate, main, quality_bars
+from genviz.models.ae import DENOISING
+from training.evaluate import evaluate, main, quality_bars
 
 RECONSTRUCTION = {"test_mse", "test_psnr_db"}
 SAMPLES = {"sample_fid_classifier", "sample_precision", "sample_recall", "sample_min_class_share"}
@@ -25,8 +26,9 @@ def figures(metrics: dict) -> dict[str, float]:
 
 
 @pytest.mark.parametrize("family", EXPECTED)
+@pytest.mark.slow
 def test_evaluation_gives_finite_figures_and_updates_the_card(trained, family):
-    out = trained[family].args.out  # beside mnist-classifier, which measures the samples
+    out = trained[family].out  # beside mnist-classifier, which measures the samples
     metrics = evaluate(out, limit=500, samples=500, iwae_samples=20, iwae_limit=50)
     assert figures(metrics).keys() == EXPECTED[family]
     assert all(math.isfinite(v) for v in figures(metrics).values())
@@ -40,23 +42,25 @@ def test_evaluation_gives_finite_figures_and_updates_the_card(trained, family):
     assert "training.evaluate" in card and "Reproduce with" in card
 
 
+@pytest.mark.slow
 def test_figures_are_plausible(trained):
-    vae = evaluate(trained["vae"].args.out, limit=500, samples=500, iwae_samples=50, iwae_limit=100)
+    vae = evaluate(trained["vae"].out, limit=500, samples=500, iwae_samples=50, iwae_limit=100)
     assert 0 < vae["test_mse"] < 0.1 and 10 < vae["test_psnr_db"] < 40
     assert 60 < vae["test_negative_elbo_nats"] < 400  # nats per MNIST image
     assert vae["test_nll_iwae_nats"] < vae["iwae_images_negative_elbo_nats"]  # a tighter bound, same images
-    dae = evaluate(trained["dae"].args.out, limit=500, samples=500)
+    dae = evaluate(trained["dae"].out, limit=500, samples=500)
     table = dae["denoising_psnr_db"]
     assert list(table) == [f"{noise} {level:g}" for noise, level in DENOISING]
     assert table["gaussian 0.5"]["gain"] > 0  # even a tiny DAE improves on its noisy input
     assert table["gaussian 0.3"]["noisy_input"] > table["gaussian 0.7"]["noisy_input"]
-    classifier = evaluate(trained["classifier"].args.out, limit=500)
+    classifier = evaluate(trained["classifier"].out, limit=500)
     per_class = classifier["test_accuracy_per_class"]
     assert list(per_class) == [str(d) for d in range(10)] and classifier["test_accuracy"] > 0.8
 
 
+@pytest.mark.slow
 def test_evaluate_command_reports_a_broken_folder_and_goes_on(trained, tmp_path, capsys):
-    good = trained["classifier"].args.out
+    good = trained["classifier"].out
     assert main([str(tmp_path / "nothing"), str(good), "--limit", "200"]) == 2
     out = capsys.readouterr()
     assert "not a checkpoint folder" in out.err and "test_accuracy" in out.out

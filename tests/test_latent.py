@@ -11,7 +11,7 @@ from genviz.checkpoint import load_model
 
 @pytest.fixture(scope="module")
 def vae(trained):
-    return load_model(trained["vae"].args.out, "cpu")
+    return load_model(trained["vae"].out, "cpu")
 
 
 @pytest.fixture(scope="module")
@@ -20,6 +20,7 @@ def encoded(vae, mnist_test):
     return lt.encode_images(vae, data.images), data.labels
 
 
+@pytest.mark.slow
 def test_encoding_reports_progress_and_matches_the_model(vae, mnist_test):
     seen = []
     z = lt.encode_images(vae, mnist_test.images[:120], batch_size=50, progress=lambda d, t: seen.append((d, t)))
@@ -27,6 +28,7 @@ def test_encoding_reports_progress_and_matches_the_model(vae, mnist_test):
     assert torch.allclose(z, vae.encode(mnist_test.float_images(slice(0, 120))), atol=1e-5)
 
 
+@pytest.mark.slow
 def test_pca_map_inverts_exactly_within_its_plane(encoded):
     z, labels = encoded
     projection = lt.project(z, labels, "pca")
@@ -37,6 +39,7 @@ def test_pca_map_inverts_exactly_within_its_plane(encoded):
     assert np.allclose(again, projection.coords[:5], atol=1e-4)
 
 
+@pytest.mark.slow
 def test_umap_map_saved_and_loaded_inverts_as_umap_itself_does(encoded, tmp_path):
     z, labels = encoded
     epochs = []
@@ -61,6 +64,7 @@ def test_a_damaged_map_file_raises_rather_than_loading(tmp_path):
         lt.Projection.load(tmp_path / "map.npz")
 
 
+@pytest.mark.slow
 def test_prior_latents_follow_the_seed_and_truncation_bounds_them(vae):
     a, b = lt.prior_latents(vae, 50, seed=3), lt.prior_latents(vae, 50, seed=3)
     assert torch.equal(a, b) and not torch.equal(a, lt.prior_latents(vae, 50, seed=4))
@@ -70,6 +74,7 @@ def test_prior_latents_follow_the_seed_and_truncation_bounds_them(vae):
         lt.prior_latents(vae, 5, seed=0, truncation=0)
 
 
+@pytest.mark.slow
 def test_traversal_sets_one_dimension_from_minus_to_plus_three_sigma(vae):
     z = lt.prior_latents(vae, 1, seed=0)[0]
     images, values = lt.traversal(vae, z, dim=2, steps=5)
@@ -79,14 +84,17 @@ def test_traversal_sets_one_dimension_from_minus_to_plus_three_sigma(vae):
     assert not torch.allclose(images[0], images[-1], atol=1e-3)
 
 
+@pytest.mark.slow
 def test_most_active_dimensions_come_first_for_a_vae(vae, mnist_test):
-    variance = lt.posterior_variance(vae, mnist_test.images[:500])
-    order = lt.most_active(vae, mnist_test.images[:500])
+    images = mnist_test.float_images(slice(0, 500))
+    variance = vae.posterior_variance(images)
+    order = vae.dimension_order(lambda: images)
     assert sorted(order.tolist()) == list(range(vae.latent_dim))
     distance = variance.log().abs()[order]
     assert (distance[:-1] >= distance[1:]).all()
 
 
+@pytest.mark.slow
 def test_directions(encoded, trained):
     z, labels = encoded
     directions, spreads = lt.principal_directions(z, 3)
@@ -97,8 +105,8 @@ def test_directions(encoded, trained):
     assert torch.allclose(z[labels == 1].mean(0) + step, z[labels == 7].mean(0), atol=1e-5)
     with pytest.raises(ValueError, match="no latents of class"):
         lt.class_direction(z, labels, 1, 11)
-    gan = load_model(trained["gan"].args.out, "cpu")
-    gan_dirs, gan_spreads = lt.gan_directions(gan, 4)
+    gan = load_model(trained["gan"].out, "cpu")
+    gan_dirs, gan_spreads = gan.directions(4, latents=None)  # GANSpace needs no data
     assert gan_dirs.shape == (4, gan.latent_dim) and torch.allclose(gan_dirs.norm(dim=1), torch.ones(4))
     # GANSpace as its paper does it, by sampling: PCA of 20,000 first-layer activations, regressed back
     # to z. The exact directions span the same space (close singular values let sampling noise mix
@@ -128,6 +136,7 @@ def test_pasted_latents_are_parsed_or_refused_with_a_reason():
         lt.parse_latent("1, nan, 2", 3)
 
 
+@pytest.mark.slow
 def test_interpolations_start_and_end_on_their_endpoints(vae, encoded):
     z = encoded[0]
     for method in lt.INTERPOLATIONS:
@@ -167,6 +176,7 @@ def test_a_grid_between_four_corners_is_bilinear_and_has_them_at_its_corners():
     assert torch.allclose(grid[:, :, 0], torch.linspace(0, 1, 5).expand(3, 5))
 
 
+@pytest.mark.slow
 def test_new_latents_land_among_their_neighbours_on_the_map(encoded):
     z, labels = encoded
     pca = lt.project(z, labels, "pca")
@@ -181,6 +191,7 @@ def test_new_latents_land_among_their_neighbours_on_the_map(encoded):
     assert np.median(own) < 0.1 * spread
 
 
+@pytest.mark.slow
 def test_a_large_map_is_fitted_in_parallel_and_inverts_as_its_own_umap_does(encoded, monkeypatch):
     z, labels = encoded
     monkeypatch.setattr(lt, "LARGE_MAP", 400)  # 600 points: the large-map path, on a small set

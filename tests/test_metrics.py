@@ -26,10 +26,12 @@ def test_features(trained, mnist_test):
     return features(trained["classifier"].model.eval(), mnist_test.float_images(slice(0, 4000)), 500)[0]
 
 
+@pytest.mark.slow
 def test_frechet_distance_of_a_set_with_itself_is_near_zero(test_features):
     assert frechet_distance(test_features, test_features) < 1e-3
 
 
+@pytest.mark.slow
 def test_frechet_distance_to_noise_is_large(trained, test_features):
     noise = torch.rand(4000, 1, 28, 28, generator=torch.Generator().manual_seed(0))
     noise_features = features(trained["classifier"].model.eval(), noise, 500)[0]
@@ -58,6 +60,7 @@ def test_auroc_of_perfect_and_reversed_scores():
     assert ((fpr == 0) & (tpr == 1)).any()
 
 
+@pytest.mark.slow
 def test_importance_weighting_with_one_sample_is_the_elbo_and_tightens_with_more(trained, mnist_test):
     model = trained["vae"].model.eval()
     x = mnist_test.float_images(slice(0, 50))
@@ -92,6 +95,7 @@ def test_roc_percentile_and_false_positive_rate():
     assert ((fpr == 0) & (tpr == 1)).any()  # a perfect ranking passes through the top-left corner
 
 
+@pytest.mark.slow
 def test_anomaly_scores_follow_the_model(trained, mnist_test):
     ae, vae = trained["ae"].model.eval(), trained["vae"].model.eval()
     images = mnist_test.images[:64]
@@ -106,6 +110,7 @@ def test_anomaly_scores_follow_the_model(trained, mnist_test):
         anomaly_scores(ae, images, "elbo")
 
 
+@pytest.mark.slow
 def test_denoising_curve_falls_with_noise_and_the_dae_beats_the_noisy_input(trained, mnist_test):
     dae = trained["dae"].model.eval()
     clean = mnist_test.float_images(slice(0, 64))

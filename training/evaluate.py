@@ -3,7 +3,9 @@
     python -m training.evaluate checkpoints/mnist-vae
     python -m training.evaluate checkpoints/*        # every shipped model, then the quality bars
 
-Offline: nothing is downloaded. Per model family:
+Offline: nothing is downloaded. Each model reports its own figures on test batches
+(`Model.test_figures`); the evaluator averages them, and adds what the model's capabilities ask
+for. For the shipped families that gives:
 - AE, DAE, VAE: reconstruction MSE and PSNR.
 - DAE: PSNR of denoised outputs beside that of the noisy input, for gaussian noise at sigma
   0.3, 0.5 and 0.7 and for 20% salt-and-pepper.
@@ -32,13 +34,11 @@ from tqdm.auto import tqdm
 from genviz import CheckpointError, load_model
 from genviz.checkpoint import find_classifier, read_config, read_metrics, write_metrics
 from genviz.data import DatasetError, ImageDataset, load_dataset
-from genviz.metrics import frechet_distance, iwae_nll, mse, negative_elbo, precision_recall, psnr
+from genviz.metrics import frechet_distance, iwae_nll, precision_recall
 from genviz.models import Classifier, GenerativeModel, Model
-from genviz.noise import corrupt
 from training import inception
 
 SEED = 0  # noise, posterior and prior samples are seeded, so a re-run gives the same figures
-DENOISING = (("gaussian", 0.3), ("gaussian", 0.5), ("gaussian", 0.7), ("salt-pepper", 0.2))
 IWAE_SAMPLES = 1000
 # k decoder passes per image make the importance-weighted NLL the slow figure: about 0.3 s per
 # image for the shipped MNIST VAE on 2 CPU cores. By default it covers the first 1000 test images.
@@ -52,44 +52,30 @@ def _batches(images: ImageDataset, batch_size: int, desc: str):
 
 @torch.no_grad()
 def measure_test_set(model: Model, images: ImageDataset, batch_size: int) -> dict:
-    """Test-set means of each per-image figure; for a DAE also the denoising table."""
+    """Test-set means of each per-image figure the model reports (`Model.test_figures`); names with
+    '/' nest, and the model's `per_class_figures` are also given per class."""
     sums: dict[str, float] = defaultdict(float)
     generator = torch.Generator().manual_seed(SEED)
-    kind = model.kind
     classes = len(images.class_names)
-    hits, counts = torch.zeros(classes), torch.zeros(classes)
+    per_class: dict[str, torch.Tensor] = {name: torch.zeros(classes) for name in model.per_class_figures}
+    counts = torch.zeros(classes)
     for x, labels in _batches(images, batch_size, "test set"):
-        per_image: dict[str, torch.Tensor] = {}
-        if isinstance(model, Classifier):
-            hit = (model(x).argmax(1) == labels).float()
-            per_image["test_accuracy"] = hit
-            hits += torch.bincount(labels.cpu(), hit.cpu(), minlength=classes)
-            counts += torch.bincount(labels.cpu(), minlength=classes)
-        if kind in ("ae", "dae", "vae"):
-            recon = model.reconstruct(x)
-            per_image |= {"test_mse": mse(recon, x), "test_psnr_db": psnr(recon, x)}
-        if kind == "dae":
-            for noise, level in DENOISING:
-                noisy = corrupt(x, noise, level, generator)
-                per_image[f"{noise} {level:g}/noisy"] = psnr(noisy, x)
-                per_image[f"{noise} {level:g}/denoised"] = psnr(model.reconstruct(noisy), x)
-        if kind == "vae":
-            per_image["test_negative_elbo_nats"] = negative_elbo(model, x, generator)
-        for name, values in per_image.items():
+        figures = model.test_figures(x, labels, generator)
+        for name, values in figures.items():
             sums[name] += values.sum().item()
-    means = {name: total / len(images) for name, total in sums.items() if "/" not in name}
-    if isinstance(model, Classifier):
-        per_class = (hits / counts.clamp_min(1)).tolist()
-        means["test_accuracy_per_class"] = {c: round(a, 4) for c, a in zip(images.class_names, per_class, strict=True)}
-    if kind == "dae":
-        means["denoising_psnr_db"] = {
-            f"{noise} {level:g}": {
-                "noisy_input": sums[f"{noise} {level:g}/noisy"] / len(images),
-                "denoised": sums[f"{noise} {level:g}/denoised"] / len(images),
-                "gain": (sums[f"{noise} {level:g}/denoised"] - sums[f"{noise} {level:g}/noisy"]) / len(images),
-            }
-            for noise, level in DENOISING
-        }
+        for name, totals in per_class.items():
+            totals += torch.bincount(labels.cpu(), figures[name].float().cpu(), minlength=classes)
+        counts += torch.bincount(labels.cpu(), minlength=classes)
+    means: dict = {}
+    for name, total in sums.items():
+        *outer, last = name.split("/")
+        table = means
+        for key in outer:
+            table = table.setdefault(key, {})
+        table[last] = total / len(images)
+    for name, totals in per_class.items():
+        shares = (totals / counts.clamp_min(1)).tolist()
+        means[f"{name}_per_class"] = {c: round(a, 4) for c, a in zip(images.class_names, shares, strict=True)}
     return means
 
 
@@ -158,7 +144,7 @@ def evaluate(
     test = load_dataset(name, "test", image_size=model.image_shape[1]).take(limit).to(model.device)
     metrics = measure_test_set(model, test, batch_size)
     notes = {}
-    if model.kind == "vae":
+    if model.has_likelihood:
         subset = test.take(iwae_limit)
         metrics["test_nll_iwae_nats"] = importance_weighted_nll(model, subset, iwae_samples, batch_size)
         if len(subset) < len(test):  # the ELBO on the same images, to set the estimate against
@@ -166,7 +152,7 @@ def evaluate(
                 "test_negative_elbo_nats"
             ]
         notes |= {"iwae_samples_per_image": iwae_samples, "iwae_test_images": len(subset)}
-    if isinstance(model, GenerativeModel):
+    if model.explorable:
         drawn = draw_samples(model, samples, batch_size)
         classifier_path = classifier or find_classifier(path, name)
         if classifier_path is None:

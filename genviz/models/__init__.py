@@ -1,25 +1,55 @@
-"""Model families by name: one class and one config dataclass each."""
+"""Model families by name: one file, one model class and one config dataclass each.
+
+A family registers here under the name config.json records, with its variants: the names training
+offers (`python -m training.train --model NAME`), each with the config settings it implies.
+"""
+
+from typing import NamedTuple
 
 from genviz.models.ae import AEConfig, AutoEncoder
-from genviz.models.base import GenerativeModel, Model, ModelConfig
+from genviz.models.base import CheckpointInfo, DatasetInfo, GenerativeModel, Model, ModelConfig
 from genviz.models.classifier import Classifier, ClassifierConfig
 from genviz.models.gan import GAN, GANConfig
 from genviz.models.vae import VAE, VAEConfig
 
-# family name -> (model class, config class)
-REGISTRY: dict[str, tuple[type[Model], type[ModelConfig]]] = {
-    "ae": (AutoEncoder, AEConfig),
-    "vae": (VAE, VAEConfig),
-    "gan": (GAN, GANConfig),
-    "classifier": (Classifier, ClassifierConfig),
+
+class Family(NamedTuple):
+    model: type[Model]
+    config: type[ModelConfig]
+    variants: dict[str, dict]  # training's name for a variant -> config settings it fixes
+
+
+# family name -> its classes and variants
+REGISTRY: dict[str, Family] = {
+    "ae": Family(AutoEncoder, AEConfig, {"ae": {"corruption": "none"}, "dae": {"corruption": "gaussian"}}),
+    "vae": Family(VAE, VAEConfig, {"vae": {}}),
+    "gan": Family(GAN, GANConfig, {"gan": {}}),
+    "classifier": Family(Classifier, ClassifierConfig, {"classifier": {}}),
 }
-GENERATIVE = ("ae", "vae", "gan")  # the families the app explores; a classifier only measures them
+
+
+def register(name: str, family: Family) -> None:
+    """Add a family (a plugin, or a test's); its variant names must be new."""
+    taken = {v for f in REGISTRY.values() for v in f.variants}
+    if name in REGISTRY or taken & family.variants.keys():
+        raise ValueError(f"model family {name!r} or one of its variants is registered already")
+    REGISTRY[name] = family
+
+
+def explorable_families() -> tuple[str, ...]:
+    """The families the app explores (those with a latent space); a classifier only measures them."""
+    return tuple(name for name, f in REGISTRY.items() if f.model.explorable)
+
+
+def variants() -> dict[str, tuple[str, dict]]:
+    """Every variant name -> (its family, the settings it fixes)."""
+    return {v: (name, fixed) for name, f in REGISTRY.items() for v, fixed in f.variants.items()}
 
 
 def build_model(family: str, config: ModelConfig) -> Model:
     if family not in REGISTRY:
         raise ValueError(f"unknown model family {family!r}; known: {', '.join(REGISTRY)}")
-    return REGISTRY[family][0](config)
+    return REGISTRY[family].model(config)
 
 
 __all__ = [
@@ -27,14 +57,19 @@ __all__ = [
     "VAE",
     "AEConfig",
     "AutoEncoder",
+    "CheckpointInfo",
     "Classifier",
     "ClassifierConfig",
+    "DatasetInfo",
+    "Family",
     "GANConfig",
-    "GENERATIVE",
     "GenerativeModel",
     "Model",
     "ModelConfig",
     "REGISTRY",
     "VAEConfig",
     "build_model",
+    "explorable_families",
+    "register",
+    "variants",
 ]

@@ -5,8 +5,12 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from genviz.metrics import mse, psnr
 from genviz.models.base import GenerativeModel, ModelConfig, conv_decoder, conv_encoder
 from genviz.noise import NOISE_KINDS, corrupt
+
+# Noise the evaluator measures a denoising AE against: PSNR of the noisy input and of the output.
+DENOISING = (("gaussian", 0.3), ("gaussian", 0.5), ("gaussian", 0.7), ("salt-pepper", 0.2))
 
 
 @dataclass
@@ -22,9 +26,19 @@ class AEConfig(ModelConfig):
         if self.reconstruction not in ("mse", "bce"):
             raise ValueError(f"unknown reconstruction loss {self.reconstruction!r}")
 
+    @property
+    def kind(self) -> str:
+        return "ae" if self.corruption == "none" else "dae"
+
+    @property
+    def display_name(self) -> str:
+        return "convolutional autoencoder" if self.corruption == "none" else "denoising convolutional autoencoder"
+
 
 class AutoEncoder(GenerativeModel):
     family = "ae"
+    fit_images = 10_000  # training images whose latents fit the sampling distribution
+    prior_name = "a Gaussian fitted to its training latents"
 
     def __init__(self, config: AEConfig):
         super().__init__()
@@ -35,18 +49,14 @@ class AutoEncoder(GenerativeModel):
         self.register_buffer("latent_mean", torch.zeros(config.latent_dim))
         self.register_buffer("latent_std", torch.ones(config.latent_dim))
 
-    @property
-    def kind(self) -> str:
-        return "ae" if self.config.corruption == "none" else "dae"
-
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.encoder(x)  # (B, latent_dim)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.decoder(z))  # (B, C, H, W) in [0, 1]
 
-    def prior(self, n: int, generator: torch.Generator | None = None, temperature: float = 1.0) -> torch.Tensor:
-        return self.latent_mean + super().prior(n, generator, temperature) * self.latent_std
+    def latent_scale(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.latent_mean.float().cpu(), self.latent_std.float().cpu()
 
     @torch.no_grad()
     def fit_prior(self, images: torch.Tensor, batch_size: int = 1000) -> None:
@@ -55,16 +65,37 @@ class AutoEncoder(GenerativeModel):
         self.latent_mean.copy_(z.mean(0))
         self.latent_std.copy_(z.std(0))
 
+    def fit_to_data(self, images: torch.Tensor) -> None:
+        self.fit_prior(images)
+
     def corrupt(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """The corruption this model was trained to remove (identity for a plain AE)."""
         if self.config.corruption == "none":
             return x
         return corrupt(x, self.config.corruption, self.config.noise_level, generator)
 
-    def loss(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
+    def loss(self, batch: torch.Tensor, labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         logits = self.decoder(self.encode(self.corrupt(batch)))
         if self.config.reconstruction == "bce":
             loss = F.binary_cross_entropy_with_logits(logits, batch, reduction="sum") / batch.shape[0]
         else:
             loss = F.mse_loss(torch.sigmoid(logits), batch)
         return {"loss": loss}
+
+    @torch.no_grad()
+    def preview(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """Inputs (as corrupted for a DAE) over their reconstructions."""
+        shown = self.corrupt(x)
+        return torch.cat([shown, self.reconstruct(shown)])
+
+    @torch.no_grad()
+    def test_figures(self, x: torch.Tensor, labels: torch.Tensor, generator: torch.Generator) -> dict:
+        recon = self.reconstruct(x)
+        figures = {"test_mse": mse(recon, x), "test_psnr_db": psnr(recon, x)}
+        if self.config.corruption != "none":
+            for noise, level in DENOISING:
+                noisy = corrupt(x, noise, level, generator)
+                before, after = psnr(noisy, x), psnr(self.reconstruct(noisy), x)
+                where = f"denoising_psnr_db/{noise} {level:g}"
+                figures |= {f"{where}/noisy_input": before, f"{where}/denoised": after, f"{where}/gain": after - before}
+        return figures

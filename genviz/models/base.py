@@ -1,9 +1,23 @@
-"""The interface every model family shares, and the conv stacks they are built from."""
+"""The interface every model family shares, and the conv stacks they are built from.
 
+Callers ask a model what it can do, never which family it is: whether it encodes exactly or by a
+search (`has_exact_encoder`), how it samples (`prior`), its latent directions and dimension order,
+its anomaly scores, its optimisers and one training step, its figures on a test batch, and the
+name its card shows. A new family is one file here plus its entry in the registry
+(`genviz.models.REGISTRY`); the pages, the trainer, the evaluator and the model card read these.
+"""
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
+
+from genviz.metrics import mse
+
+Loss = Callable[..., torch.Tensor]  # a training loss: the batch's tensors in, a scalar out
 
 
 @dataclass
@@ -21,6 +35,35 @@ class ModelConfig:
             raise ValueError(f"image_shape needs square images of 8 to 256 pixels, got {height}x{width}")
         if self.latent_dim < 1 or self.width < 1:
             raise ValueError("latent_dim and width must be positive")
+
+    @property
+    def kind(self) -> str:
+        """Short name shown to users; a variant says its own (a denoising AE: 'dae')."""
+        raise NotImplementedError
+
+    @property
+    def display_name(self) -> str:
+        """What the model card calls the model, e.g. 'convolutional variational autoencoder'."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What a checkpoint says of the data it was trained on."""
+
+    name: str  # dataset name as genviz.data.load_dataset takes it
+    class_names: list[str]  # label -> class name
+    normalization: dict  # how pixels were scaled; genviz uses [0, 1]
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    """Where a loaded model came from: set by genviz.checkpoint.load_model."""
+
+    path: str  # the checkpoint folder
+    dataset: DatasetInfo
+    training: dict  # the training settings recorded in config.json
+    genviz_version: str
 
 
 def spatial_sizes(size: int) -> list[int]:
@@ -72,11 +115,41 @@ def conv_decoder(config: ModelConfig) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+def principal_directions(z: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The k principal directions of latents z (N, D), unit rows (k, D), and the standard deviation
+    of the data along each, (k,)."""
+    centred = z - z.mean(0)
+    _, s, v = torch.linalg.svd(centred, full_matrices=False)
+    k = min(k, v.shape[0])
+    return v[:k], s[:k] / max(len(z) - 1, 1) ** 0.5
+
+
+def fused_adam(parameters, lr: float, device: torch.device, **options) -> torch.optim.Adam:
+    """Adam, fused into one kernel over all parameters where `device` has one (the same update as
+    the per-parameter loop up to rounding; 1.15x the images/s of the MLP VAE on a CPU)."""
+    return torch.optim.Adam(parameters, lr=lr, fused=True if device.type in ("cpu", "cuda") else None, **options)
+
+
+def descend(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> torch.Tensor:
+    """One optimiser step down `loss`; returns the loss, detached."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
+
+
 class Model(nn.Module):
     """Base of every family: images are (B, C, H, W) floats in [0, 1]."""
 
-    family: str = ""
+    family: ClassVar[str] = ""  # the name config.json records; the registry's key
+    explorable: ClassVar[bool] = False  # has a latent space the app explores (a classifier only measures)
+    has_likelihood: ClassVar[bool] = False  # bounds log p(x): the evaluator estimates its NLL
+    default_lr: ClassVar[float] = 1e-3  # Adam learning rate when training is not told one
+    divergence_check: ClassVar[bool] = True  # a loss 100x its first epoch's means training diverged
+    fit_images: ClassVar[int] = 0  # training images `fit_to_data` wants after each epoch (0: none)
+    per_class_figures: ClassVar[tuple[str, ...]] = ()  # test figures the evaluator also reports per class
     config: ModelConfig
+    checkpoint: CheckpointInfo | None = None  # set when loaded from a folder
 
     @property
     def latent_dim(self) -> int:
@@ -92,12 +165,69 @@ class Model(nn.Module):
 
     @property
     def kind(self) -> str:
-        """Short name shown to users; variants override it (a denoising AE says 'dae')."""
-        return self.family
+        return self.config.kind
+
+    @property
+    def display_name(self) -> str:
+        return self.config.display_name
+
+    def loss(self, batch: torch.Tensor, labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Training objective on a batch of images (and their labels); 'loss' is what is minimised."""
+        raise NotImplementedError
+
+    # Training. The trainer wraps each objective for DistributedDataParallel and torch.compile and
+    # hands the wrapped losses back to train_step, so that a family's step needs no trainer edit.
+    def objectives(self) -> dict[str, tuple[Loss, nn.Module]]:
+        """name -> (loss, the part of the model it trains); DDP reduces each part's gradients."""
+        return {"model": (lambda x, labels: self.loss(x, labels)["loss"], self)}
+
+    def make_optimizers(self, lr: float) -> dict[str, torch.optim.Optimizer]:
+        """One optimiser per objective, by the same names."""
+        return {"model": fused_adam(self.parameters(), lr, self.device)}
+
+    def train_step(
+        self,
+        losses: dict[str, Loss],
+        optimizers: dict[str, torch.optim.Optimizer],
+        x: torch.Tensor,
+        labels: torch.Tensor,
+        autocast: AbstractContextManager,
+    ) -> torch.Tensor:
+        """One optimisation step on a batch; `losses` are `objectives()`'s, as the trainer wrapped
+        them. Returns the batch's loss, detached (on the device: reading it would sync a GPU)."""
+        with autocast:
+            loss = losses["model"](x, labels)
+        return descend(optimizers["model"], loss)
+
+    @torch.no_grad()
+    def fit_to_data(self, images: torch.Tensor) -> None:
+        """After each epoch, fit what the model estimates from the data besides its weights (an
+        autoencoder's sampling distribution) to `fit_images` training images (N, C, H, W) in [0, 1]."""
+
+    @torch.no_grad()
+    def preview(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor | None:
+        """Images (N, C, H, W) for an epoch's preview grid, in rows of len(x): from fixed inputs x
+        and latents z. None: nothing to show."""
+        return None
+
+    @torch.no_grad()
+    def test_figures(
+        self, x: torch.Tensor, labels: torch.Tensor, generator: torch.Generator
+    ) -> dict[str, torch.Tensor]:
+        """Per-image figures (B,) on a test batch, which the evaluator averages over the test set.
+        A name with '/' nests: 'denoising_psnr_db/gaussian 0.5/gain' is metrics[a][b][c]."""
+        return {}
 
 
 class GenerativeModel(Model):
-    """An AE, VAE or GAN: maps images to latents and latents to images."""
+    """A model with a latent space: maps images to latents and latents to images."""
+
+    explorable = True
+    has_exact_encoder: ClassVar[bool] = True  # False: encode is a search (slow, approximate)
+    score_kinds: ClassVar[tuple[str, ...]] = ("reconstruction",)  # anomaly scores, see `anomaly_score`
+    prior_name: ClassVar[str] = "its prior"  # where `prior` draws from, as a caption says it
+    directions_name: ClassVar[str] = "the encoded test images"  # what `directions` are principal directions of
+    dimension_order_name: ClassVar[str] = "in order"  # how `dimension_order` ranks the dimensions
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, H, W) in [0, 1] -> z (B, latent_dim)."""
@@ -107,14 +237,30 @@ class GenerativeModel(Model):
         """z (B, latent_dim) -> images (B, C, H, W) in [0, 1]."""
         raise NotImplementedError
 
-    def loss(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Training objective on a batch of images; the dict's 'loss' is what is minimised."""
-        raise NotImplementedError
+    def latent_scale(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-dimension centre and spread of the latents the decoder expects, (latent_dim,) each on
+        the CPU: the prior's N(0, I) unless a family says otherwise."""
+        return torch.zeros(self.latent_dim), torch.ones(self.latent_dim)
 
-    def prior(self, n: int, generator: torch.Generator | None = None, temperature: float = 1.0) -> torch.Tensor:
-        """n latents from N(0, temperature^2 I), drawn on the CPU so a seed gives the same z on any device."""
-        z = torch.randn(n, self.latent_dim, generator=generator) * temperature
-        return z.to(self.device)
+    def prior(
+        self,
+        n: int,
+        generator: torch.Generator | None = None,
+        temperature: float = 1.0,
+        truncation: float | None = None,
+    ) -> torch.Tensor:
+        """n latents (n, latent_dim) on the model's device: centre + eps * temperature * spread, with
+        eps ~ N(0, I) drawn on the CPU so that a seed gives the same z on any device. With
+        `truncation`, every entry of eps beyond +-truncation is redrawn until it falls inside (the
+        truncation trick, Brock et al. 2019): lower thresholds trade variety for fidelity."""
+        eps = torch.randn(n, self.latent_dim, generator=generator)
+        if truncation is not None:
+            if truncation <= 0:
+                raise ValueError("the truncation threshold must be positive")
+            while (outside := eps.abs() > truncation).any():
+                eps[outside] = torch.randn(int(outside.sum()), generator=generator)
+        centre, std = self.latent_scale()
+        return (centre + eps * temperature * std).to(self.device)
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None, temperature: float = 1.0) -> torch.Tensor:
@@ -124,3 +270,21 @@ class GenerativeModel(Model):
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(x))
+
+    def directions(self, k: int, latents: Callable[[], torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """k principal directions of the latent space, unit rows (k, D), and the spread of the data
+        along each (k,). By default of the data's latents, which `latents()` gives (N, D) when asked."""
+        return principal_directions(latents(), k)
+
+    def dimension_order(self, images: Callable[[], torch.Tensor]) -> torch.Tensor:
+        """The latent dimensions in display order (latent_dim,); a family may rank them by the data,
+        which `images()` gives (N, C, H, W) in [0, 1] when asked."""
+        return torch.arange(self.latent_dim)
+
+    @torch.no_grad()
+    def anomaly_score(self, x: torch.Tensor, kind: str, generator: torch.Generator) -> torch.Tensor:
+        """Per-image anomaly scores (B,), higher meaning more anomalous, of x in [0, 1]: one of
+        `score_kinds`. 'reconstruction' is the MSE of the reconstruction."""
+        if kind != "reconstruction":
+            raise ValueError(f"a {self.kind} has no {kind!r} score; it has {', '.join(self.score_kinds)}")
+        return mse(self.reconstruct(x), x)

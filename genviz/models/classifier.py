@@ -21,9 +21,19 @@ class ClassifierConfig(ModelConfig):
         if self.num_classes < 2 or not 0 <= self.dropout < 1:
             raise ValueError("num_classes must be at least 2 and dropout in [0, 1)")
 
+    @property
+    def kind(self) -> str:
+        return "classifier"
+
+    @property
+    def display_name(self) -> str:
+        return "small convolutional classifier"
+
 
 class Classifier(Model):
     family = "classifier"
+    default_latent_dim = 128
+    per_class_figures = ("test_accuracy",)
 
     def __init__(self, config: ClassifierConfig):
         super().__init__()
@@ -38,9 +48,15 @@ class Classifier(Model):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))  # (B, num_classes) logits
 
-    def loss(self, batch: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+    def loss(self, batch: torch.Tensor, labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        if labels is None:
+            raise ValueError("a classifier's loss needs the batch's labels")
         logits = self(batch)
         return {
             "loss": F.cross_entropy(logits, labels),
             "accuracy": (logits.argmax(1) == labels).float().mean(),
         }
+
+    @torch.no_grad()
+    def test_figures(self, x: torch.Tensor, labels: torch.Tensor, generator: torch.Generator) -> dict:
+        return {"test_accuracy": (self(x).argmax(1) == labels).float()}

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from genviz.metrics import mse, negative_elbo, psnr
 from genviz.models.base import GenerativeModel, ModelConfig, conv_decoder, conv_encoder
 
 
@@ -22,9 +23,20 @@ class VAEConfig(ModelConfig):
         if self.beta <= 0 or self.gaussian_sigma <= 0:
             raise ValueError("beta and gaussian_sigma must be positive")
 
+    @property
+    def kind(self) -> str:
+        return "vae"
+
+    @property
+    def display_name(self) -> str:
+        return "convolutional variational autoencoder"
+
 
 class VAE(GenerativeModel):
     family = "vae"
+    has_likelihood = True
+    score_kinds = ("reconstruction", "elbo")
+    dimension_order_name = "most active first (posterior variance furthest from the prior's)"
 
     def __init__(self, config: VAEConfig):
         super().__init__()
@@ -65,7 +77,42 @@ class VAE(GenerativeModel):
         kl = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(1)
         return {"recon": recon, "kl": kl}
 
-    def loss(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
+    def loss(self, batch: torch.Tensor, labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         terms = self.elbo_terms(batch)
         recon, kl = terms["recon"].mean(), terms["kl"].mean()
         return {"loss": recon + self.config.beta * kl, "recon": recon, "kl": kl}
+
+    @torch.no_grad()
+    def posterior_variance(self, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+        """Mean posterior variance per latent dimension over images (N, C, H, W) in [0, 1], (latent_dim,)."""
+        total = torch.zeros(self.latent_dim)
+        for start in range(0, len(images), batch_size):
+            x = images[start : start + batch_size].to(self.device)
+            total += self.encode_dist(x)[1].exp().float().sum(0).cpu()
+        return total / len(images)
+
+    def dimension_order(self, images) -> torch.Tensor:
+        """Dimensions whose posterior variance differs most from the prior's 1 first: an unused
+        dimension keeps q(z|x) = p(z)."""
+        return self.posterior_variance(images()).log().abs().argsort(descending=True)
+
+    @torch.no_grad()
+    def anomaly_score(self, x: torch.Tensor, kind: str, generator: torch.Generator) -> torch.Tensor:
+        """'elbo': the negative ELBO, one posterior sample drawn from `generator`; else as every model."""
+        if kind == "elbo":
+            return negative_elbo(self, x, generator)
+        return super().anomaly_score(x, kind, generator)
+
+    @torch.no_grad()
+    def preview(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """Inputs, their reconstructions, and prior samples."""
+        return torch.cat([x, self.reconstruct(x), self.decode(z[: len(x)])])
+
+    @torch.no_grad()
+    def test_figures(self, x: torch.Tensor, labels: torch.Tensor, generator: torch.Generator) -> dict:
+        recon = self.reconstruct(x)
+        return {
+            "test_mse": mse(recon, x),
+            "test_psnr_db": psnr(recon, x),
+            "test_negative_elbo_nats": negative_elbo(self, x, generator),
+        }
