@@ -1,15 +1,15 @@
-"""Images/s of `python -m training.train` on one process against several under torchrun (DDP), on MNIST.
+"""Images/s of `training.train_model` on one process against several under torchrun (DDP), on MNIST.
 
-Every run is the real command line, in its own process(es), on a fresh output folder:
+Every run is a real training run, `training.train_model` in fresh Python processes (torchrun
+starts N of them, as it would start `python -m training.train`), on a fresh output folder:
 
 - CPU (always): 1 process with as many threads as cores (the baseline), and N processes over gloo
   with cores / N threads each, so that every run has the machine's cores and no more. A reference
   row, 1 process with cores / N threads, shows what one process gets from the same share of the
   cores as each of the N: N processes over it is the scaling over cores, the baseline over it the
   scaling over threads.
-- CUDA (when torch sees a GPU): 1 process with --no-amp and --amp, each with and without --compile
-  when the trainer has that flag, and, with several GPUs, 1 to all of them over nccl (trainer's
-  default precision).
+- CUDA (when torch sees a GPU): 1 process with amp off and on, each with and without compile, and,
+  with several GPUs, 1 to all of them over nccl (trainer's default precision).
 
 Every process trains --batch-size images per step (so the global batch grows with the processes)
 on the same --limit images per epoch (so N processes take 1/N of the steps each). The figure is the
@@ -40,11 +40,18 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.train_throughput import machine
+from support.machine import machine
 
 MODELS = ("vae", "ae", "gan")
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "distributed.json"
 EPOCH_LINE = re.compile(r"^epoch (\d+)/(\d+): loss (\S+), (\d+) images/s", re.MULTILINE)
+ROOT = Path(__file__).resolve().parent.parent
+# One training process: train_model on the TrainConfig fields given as JSON in argv[1].
+WORKER = """
+import json, sys
+from training import TrainConfig, train_model
+train_model(TrainConfig(**json.loads(sys.argv[1])))
+"""
 
 
 @dataclass(frozen=True)
@@ -54,23 +61,15 @@ class Setup:
     device: str  # "cpu" or "cuda"
     processes: int
     threads: int  # --threads of each process
-    options: tuple[str, ...] = ()  # extra trainer flags (--amp, --no-amp, --compile)
+    options: tuple[tuple[str, bool], ...] = ()  # TrainConfig fields set besides the defaults: amp, compile
     role: str = ""  # "baseline" (the speed-ups' reference), "reference", or ""
 
     @property
     def label(self) -> str:
-        return " ".join(self.options) or "default"
+        return " ".join(f"{name}={value}" for name, value in self.options) or "default"
 
 
-def trainer_flags() -> set[str]:
-    """The long options `python -m training.train --help` lists (so a missing --compile is skipped)."""
-    out = subprocess.run(
-        [sys.executable, "-m", "training.train", "--help"], capture_output=True, text=True, check=True
-    ).stdout
-    return set(re.findall(r"--[a-z][a-z-]*", out))
-
-
-def setups(cores: int, processes: list[int], devices: list[str], flags: set[str], gpus: int) -> list[Setup]:
+def setups(cores: int, processes: list[int], devices: list[str], gpus: int) -> list[Setup]:
     found = []
     if "cpu" in devices:
         found.append(Setup("cpu", 1, cores, role="baseline"))
@@ -79,11 +78,10 @@ def setups(cores: int, processes: list[int], devices: list[str], flags: set[str]
                 found.append(Setup("cpu", 1, cores // n, role="reference"))
                 found.append(Setup("cpu", n, cores // n))
     if "cuda" in devices and gpus:
-        compiles = [(), ("--compile",)] if "--compile" in flags else [()]
-        for amp in ("--no-amp", "--amp"):
-            for compile_ in compiles:
-                role = "baseline" if (amp, compile_) == ("--amp", ()) else ""
-                found.append(Setup("cuda", 1, max(1, cores), (amp, *compile_), role))
+        for amp in (False, True):
+            for compile_ in ((), (("compile", True),)):
+                role = "baseline" if amp and not compile_ else ""
+                found.append(Setup("cuda", 1, max(1, cores), (("amp", amp), *compile_), role))
         found += [Setup("cuda", n, max(1, cores // n)) for n in range(2, gpus + 1)]
     unique = {}  # the same setup listed twice (a reference equal to the baseline) is run once, as listed first
     for s in found:
@@ -98,26 +96,25 @@ def free_port() -> int:
 
 
 def run(setup: Setup, model: str, args: argparse.Namespace) -> dict:
-    """One training command: the last epoch's images/s (rank 0's figure, global) and the command's wall time."""
+    """One training run: the last epoch's images/s (rank 0's figure, global) and the run's wall time."""
     cuda = setup.device == "cuda"
     limit, epochs = (args.cuda_limit, args.cuda_epochs) if cuda else (args.limit, args.epochs)
     with tempfile.TemporaryDirectory(prefix="genviz-distributed-") as tmp:
-        train = [
-            *("-m", "training.train", "--model", model, "--dataset", "mnist"),
-            *("--out", f"{tmp}/out", "--run-dir", f"{tmp}/run", "--epochs", str(epochs)),
-            *("--batch-size", str(args.batch_size), "--threads", str(setup.threads), "--device", setup.device),
-            *(("--limit", str(limit)) if limit else ()),
-            *setup.options,
-        ]
+        config = {
+            **{"model": model, "dataset": "mnist", "out": f"{tmp}/out", "run_dir": f"{tmp}/run", "epochs": epochs},
+            **{"batch_size": args.batch_size, "threads": setup.threads, "device": setup.device, "limit": limit or None},
+            **dict(setup.options),
+        }
+        train = [sys.executable, "-c", WORKER, json.dumps(config)]
         if setup.processes > 1:
-            launch = ["-m", "torch.distributed.run", "--nproc_per_node", str(setup.processes)]
-            launch += ["--master_addr", "127.0.0.1", "--master_port", str(free_port())]
+            launch = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(setup.processes)]
+            launch += ["--master_addr", "127.0.0.1", "--master_port", str(free_port()), "--no-python"]
         else:
             launch = []
-        # torchrun would set OMP_NUM_THREADS=1 (and warn); set it to --threads for every run alike.
+        # torchrun would set OMP_NUM_THREADS=1 (and warn); set it to the threads for every run alike.
         env = {**os.environ, "OMP_NUM_THREADS": str(setup.threads)}
         start = time.perf_counter()
-        done = subprocess.run([sys.executable, *launch, *train], capture_output=True, text=True, env=env)
+        done = subprocess.run([*launch, *train], capture_output=True, text=True, env=env, cwd=ROOT)
         wall = time.perf_counter() - start
     epochs_seen = [(int(e), float(loss), int(rate)) for e, _, loss, rate in EPOCH_LINE.findall(done.stdout)]
     if done.returncode != 0 or len(epochs_seen) != epochs:
@@ -148,14 +145,11 @@ def main() -> None:
     if args.epochs < 2 or args.cuda_epochs < 2:
         p.error("--epochs and --cuda-epochs must be at least 2: the first epoch warms up and is not measured")
 
-    flags = trainer_flags()
     gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    found = setups(args.cores, args.processes, args.devices, flags, gpus)
+    found = setups(args.cores, args.processes, args.devices, gpus)
     notes = []
     if "cuda" in args.devices and not gpus:
         notes.append("no CUDA GPU: the GPU rows were not run")
-    if gpus and "--compile" not in flags:
-        notes.append("training.train has no --compile: the compiled rows were not run")
     load_before = os.getloadavg()
     total_start = time.perf_counter()
 
@@ -190,6 +184,7 @@ def main() -> None:
                     {
                         "model": model,
                         **asdict(setup),
+                        "label": setup.label,
                         "global_batch": args.batch_size * setup.processes,
                         "images_per_s": rate,
                         "runs": [r["images_per_s"] for r in runs[model, setup]],
@@ -219,7 +214,7 @@ def main() -> None:
         note = " (baseline)" if row["role"] == "baseline" else " (reference)" if row["role"] == "reference" else ""
         print(
             f"| {row['model']} | {row['device']}{note} | {row['processes']} | {row['threads']} "
-            f"| {' '.join(row['options']) or 'default'} | {row['global_batch']} | {row['images_per_s']:.0f} "
+            f"| {row['label']} | {row['global_batch']} | {row['images_per_s']:.0f} "
             f"| {', '.join(map(str, row['runs']))} | {row['speedup']:.2f}x "
             f"| {'-' if row['role'] == 'reference' else format(row['efficiency'], '.0%')} "
             f"| {row['wall_s']:.1f} |"
@@ -257,7 +252,6 @@ def main() -> None:
             "cuda_epochs": args.cuda_epochs,
             "cores": args.cores,
             "repeats": args.repeats,
-            "trainer_has_compile": "--compile" in flags,
         },
         "load_average_before": load_before,
         "load_average_after": load_after,

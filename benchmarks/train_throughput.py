@@ -1,15 +1,15 @@
 """Training images/s of genviz's loop against the stock torchvision pipeline, on MNIST.
 
-Every loop runs the same step (`training.train.likelihood_step`: loss, backward, an Adam step
-with lr 1e-3) on the same model, batch size, seed and number of steps, with the same number of
-CPU threads. They differ in where batches come from and in how the step is computed:
+Every loop runs the same step (the trainer's: `model.train_step` on `training.training_losses`,
+loss, backward, an Adam step with lr 1e-3) on the same model, batch size, seed and number of steps,
+with the same number of CPU threads. They differ in where batches come from and in how the step is computed:
 
 - stock: `torchvision.datasets.MNIST` with `ToTensor()` and a shuffling `DataLoader`, each
   batch copied to the device, float32, `torch.optim.Adam`'s default implementation: the loop
   of pytorch/examples;
 - ours: `genviz.data.load_dataset` moved once to the device, batches gathered from its uint8
   tensor (`ImageDataset.batches`), with what `python -m training.train` does by default on the
-  device (`prepare_model`, `make_optimizers`, `mixed_precision`): on a CPU fused Adam and
+  device (`prepare_model`, the model's `make_optimizers`, `mixed_precision`): on a CPU fused Adam and
   channels-last conv weights, float32; on a CUDA GPU fused Adam and bf16 autocast;
 - ours, all options: the same plus bf16 autocast where the device has bf16 in hardware
   (`--amp`), when that differs from the default.
@@ -29,8 +29,6 @@ machine shared with other busy processes, `--threads 1` (for every loop) gives s
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import time
 from collections.abc import Iterator
@@ -46,26 +44,27 @@ from torch.utils.data import DataLoader, Dataset
 
 from genviz import best_device
 from genviz.data import ImageDataset, data_root, load_dataset
-from genviz.models import build_model
-from training.train import (
+from genviz.models import Model, build_model
+from support.machine import machine
+from training import (
+    TrainConfig,
     autocast_for,
-    build_parser,
-    likelihood_step,
-    make_optimizers,
     mixed_precision,
     model_config,
     native_bf16,
     prepare_model,
+    training_losses,
 )
 
 MODELS = ("vae", "ae", "mlp-vae")
-LR = 1e-3  # Adam learning rate of both training.train and pytorch/examples' VAE
+LR = 1e-3  # Adam learning rate of both the trainer and pytorch/examples' VAE
 GOALS = {"mlp-vae": 5.0, "vae": 2.0}  # the issue's speed-up goals over stock, images/s
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "train_throughput.json"
 
 
-class MLPVAE(nn.Module):
-    """pytorch/examples' MNIST VAE (vae/main.py): 784-400-20 MLP encoder and decoder."""
+class MLPVAE(Model):
+    """pytorch/examples' MNIST VAE (vae/main.py): 784-400-20 MLP encoder and decoder; a genviz Model
+    only for the training step and optimiser every genviz model has."""
 
     def __init__(self):
         super().__init__()
@@ -75,7 +74,7 @@ class MLPVAE(nn.Module):
         self.fc3 = nn.Linear(20, 400)
         self.fc4 = nn.Linear(400, 784)
 
-    def loss(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
+    def loss(self, batch: torch.Tensor, labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         x = batch.view(-1, 784)  # (B, 1, 28, 28) -> (B, 784)
         h1 = F.relu(self.fc1(x))
         mu, logvar = self.fc21(h1), self.fc22(h1)
@@ -94,10 +93,8 @@ def build(name: str, image_shape: tuple[int, int, int], seed: int) -> nn.Module:
     torch.manual_seed(seed)
     if name == "mlp-vae":
         return MLPVAE()
-    args = build_parser().parse_args(
-        ["--model", name, "--dataset", "mnist", "--out", "unused", "--latent-dim", "16", "--width", "32"]
-    )
-    family, config = model_config(args, image_shape, num_classes=10)
+    settings = TrainConfig(model=name, dataset="mnist", out=Path("unused"), latent_dim=16, width=32)
+    family, config = model_config(settings, image_shape, num_classes=10)
     return build_model(family, config)
 
 
@@ -107,7 +104,7 @@ class Loop:
 
     label: str
     data: str  # "stock" (torchvision DataLoader) or "ours" (in-memory uint8 tensor)
-    trainer: bool = False  # model and optimiser as training.train prepares them (the rest is then ignored)
+    trainer: bool = False  # model and optimiser as the trainer prepares them (the rest is then ignored)
     fused: bool = False  # torch.optim.Adam(fused=True)
     channels_last: bool = False  # conv weights in channels-last memory format
     amp: bool = False  # bf16 autocast
@@ -120,12 +117,12 @@ class Loop:
 
     def optimizers(self, model: nn.Module) -> dict[str, torch.optim.Optimizer]:
         if self.trainer:
-            return make_optimizers(model, LR)
+            return model.make_optimizers(LR)
         return {"model": torch.optim.Adam(model.parameters(), lr=LR, fused=True if self.fused else None)}
 
 
 def loops(device: torch.device, amp: bool | None, ablation: bool, workers: int) -> list[Loop]:
-    """stock, ours as training.train runs by default, ours with every option (if different), and the ablation."""
+    """stock, ours as the trainer runs by default, ours with every option (if different), and the ablation."""
     default_amp = mixed_precision(amp, device)
     found = [
         Loop(f"stock (num_workers={workers})", "stock"),
@@ -187,14 +184,14 @@ def images_per_second(
 ) -> float:
     """Train for `warmup` untimed steps, then time `steps` more, data loading included."""
     model = loop.model(model, device).train()
-    optimizers = loop.optimizers(model)
+    optimizers, losses = loop.optimizers(model), training_losses(model, device)
     autocast = autocast_for(device, loop.amp)
     for _ in range(warmup):
-        likelihood_step(model, optimizers, next(batches).to(device), None, autocast)
+        model.train_step(losses, optimizers, next(batches).to(device), None, autocast)
     sync(device)
     start = time.perf_counter()
     for _ in range(steps):
-        likelihood_step(model, optimizers, next(batches).to(device), None, autocast)
+        model.train_step(losses, optimizers, next(batches).to(device), None, autocast)
     sync(device)
     seconds = time.perf_counter() - start
     batches.close()  # ends the DataLoader iterator and its workers
@@ -212,19 +209,6 @@ def loading_ms(batches: Iterator[torch.Tensor], device: torch.device, n: int) ->
     seconds = time.perf_counter() - start
     batches.close()
     return 1000 * seconds / n
-
-
-def machine(device: torch.device) -> dict:
-    return {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "torchvision": torchvision.__version__,
-        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else str(device),
-    }
 
 
 def main() -> None:

@@ -2,7 +2,11 @@
 
 import json
 
+import pytest
+
 from training.anomaly import METHODS, main
+
+pytestmark = pytest.mark.slow  # trains an AE
 
 
 def test_one_class_run_scores_every_method_and_resumes(tmp_path, capsys):

@@ -11,19 +11,20 @@ import torch
 
 from genviz import load_model
 from genviz.data import load_dataset
-from tests.conftest import train_args
+from support.runs import train_args
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECKPOINT_FILES = {"config.json", "model.safetensors", "metrics.json", "README.md"}
 
-# training.train.train run by torchrun in each process, each of which then saves the weights it
-# ended with (argv[1]-<rank>.pt): what the test compares across processes. The rest of argv is
-# the training command's.
+# training.train_run, on the TrainConfig of a training command line, run by torchrun in each
+# process, each of which then saves the weights it ended with (argv[1]-<rank>.pt): what the test
+# compares across processes. The rest of argv is the training command's.
 KEEP_WEIGHTS = """
 import os, sys, torch
-from training.train import train
+from training import train_run
+from training.train import train_config
 
-run = train(sys.argv[2:])
+run = train_run(train_config(sys.argv[2:]))
 torch.save(run.model.state_dict(), f"{sys.argv[1]}-{os.environ['RANK']}.pt")
 """
 
@@ -59,6 +60,7 @@ def vae_two_epochs(tmp_path_factory):
 
 
 @pytest.mark.parametrize("family", ["vae", "gan", "dae", "classifier"])
+@pytest.mark.slow
 def test_two_processes_end_with_the_same_model_and_write_one_checkpoint(vae_two_epochs, tmp_path, family):
     """Every family: both processes hold the same weights and buffers, and rank 0's checkpoint is them."""
     if family == "vae":
@@ -80,6 +82,7 @@ def test_two_processes_end_with_the_same_model_and_write_one_checkpoint(vae_two_
     assert all(not torch.equal(untrained[k], weights[0][k]) for k, _ in loaded.named_parameters())  # it trained
 
 
+@pytest.mark.slow
 def test_resume_on_two_processes_lands_where_an_unbroken_run_does(vae_two_epochs, tmp_path):
     out, run_dir = tmp_path / "out", tmp_path / "run"
     first = torchrun("-m", "training.train", *train_args(out, run_dir, "vae", 1, "--threads", "1"))
@@ -92,6 +95,7 @@ def test_resume_on_two_processes_lands_where_an_unbroken_run_does(vae_two_epochs
     assert_same(load_model(out, "cpu").state_dict(), weights[0])
 
 
+@pytest.mark.slow
 def test_a_divergence_stops_every_process(tmp_path):
     """The loss each process decides on is the mean over both, so both stop, none waits forever."""
     proc = torchrun("-m", "training.train", *train_args(tmp_path / "o", tmp_path / "r", "vae", 2, "--lr", "1e12"))

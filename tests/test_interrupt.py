@@ -11,10 +11,10 @@ import pytest
 import torch
 
 from genviz import load_model
-from tests.conftest import train_args
-from training.train import STATE_FILE
+from support.runs import train_args
+from training import STATE_FILE
 
-pytestmark = pytest.mark.skipif(os.name != "posix", reason="uses POSIX signals")
+pytestmark = [pytest.mark.skipif(os.name != "posix", reason="uses POSIX signals"), pytest.mark.slow]
 
 CHECKPOINT_FILES = {"config.json", "model.safetensors", "metrics.json", "README.md"}
 STEPS = 32  # a training step per 64 of train_args' 2048 images
@@ -42,9 +42,9 @@ def pausing_replace(src, dst):
     replace(src, dst)
 
 
-def pausing_loss(self, batch):
+def pausing_loss(self, batch, labels=None):
     pause_if(where == "step")
-    return loss(self, batch)
+    return loss(self, batch, labels)
 
 
 os.replace, VAE.loss = pausing_replace, pausing_loss

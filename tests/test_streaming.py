@@ -13,7 +13,8 @@ from PIL import Image, ImageDraw
 from genviz import load_model
 from genviz.data import StreamedImageFolder, checked, load_dataset, to_float
 from genviz.models import build_model
-from training.train import Replicas, build_parser, main, model_config, prepare_model, train
+from training import TrainConfig, model_config, prepare_model, train_run, training_losses
+from training.train import main
 
 SIZE, PER_CLASS = 64, 40
 
@@ -43,6 +44,12 @@ def args(tmp_path, *extra: str) -> list[str]:
     return [*settings.split(), "--out", str(tmp_path / "vae"), "--run-dir", str(tmp_path / "run"), *extra]
 
 
+def config(tmp_path, **fields) -> TrainConfig:
+    """args' run as a TrainConfig; `fields` set any other field."""
+    settings = {"model": "vae", "dataset": "shapes", "epochs": 2, "batch_size": 16, "latent_dim": 4, "width": 4}
+    return TrainConfig(out=tmp_path / "vae", run_dir=tmp_path / "run", device="cpu", **(settings | fields))
+
+
 @pytest.mark.parametrize("rank, world_size", [(0, 1), (1, 2)])
 def test_streamed_batches_equal_the_in_memory_batches(shapes_root, rank, world_size):
     memory = load_dataset("shapes", "train")
@@ -60,9 +67,10 @@ def test_streamed_batches_equal_the_in_memory_batches(shapes_root, rank, world_s
     assert torch.equal(g_memory.get_state(), g_streamed.get_state())  # so --resume goes on alike
 
 
+@pytest.mark.slow
 def test_training_on_a_streamed_folder_matches_training_in_memory(shapes_root, tmp_path, capsys):
     start = time.perf_counter()
-    run = train(args(tmp_path / "s", "--stream", "--workers", "2"))
+    run = train_run(config(tmp_path / "s", stream=True, workers=2))
     assert "streaming shapes from disk, decoded in 2 worker processes: --stream" in capsys.readouterr().out
     loaded = load_model(tmp_path / "s" / "vae", device="cpu")
     assert loaded.config.image_shape == (3, 64, 64)
@@ -70,20 +78,22 @@ def test_training_on_a_streamed_folder_matches_training_in_memory(shapes_root, t
     assert training["data"] == "streamed from disk" and math.isfinite(training["final_loss"])
     assert time.perf_counter() - start < 60
     # The same seed in memory: the same batches and the same noise, so the same weights, bit for bit.
-    in_memory = train(args(tmp_path / "m", "--no-stream"))
+    in_memory = train_run(config(tmp_path / "m", stream=False))
     for name, value in in_memory.model.state_dict().items():
         assert torch.equal(value, run.model.state_dict()[name]), name
 
 
+@pytest.mark.slow
 def test_resume_of_a_streamed_run_continues_its_order(shapes_root, tmp_path):
-    whole = train(args(tmp_path / "whole", "--stream", "--workers", "0"))
-    train(args(tmp_path / "cut", "--stream", "--workers", "0", "--epochs", "1"))
-    resumed = train(args(tmp_path / "cut", "--stream", "--workers", "0", "--resume"))
+    whole = train_run(config(tmp_path / "whole", stream=True, workers=0))
+    train_run(config(tmp_path / "cut", stream=True, workers=0, epochs=1))
+    resumed = train_run(config(tmp_path / "cut", stream=True, workers=0, resume=True))
     for name, value in whole.model.state_dict().items():
         assert torch.equal(value, resumed.model.state_dict()[name]), name
 
 
 @pytest.mark.parametrize("broken", ["box/03.png", "ellipse/07.png"])  # in the preview batch; met in the epoch
+@pytest.mark.slow
 def test_a_broken_file_in_a_streamed_folder_stops_training_and_is_named(shapes_root, tmp_path, capsys, broken):
     (shapes_root / "shapes" / "train" / broken).write_bytes(b"not a png")
     assert main(args(tmp_path, "--stream", "--workers", "2")) == 2
@@ -92,11 +102,12 @@ def test_a_broken_file_in_a_streamed_folder_stops_training_and_is_named(shapes_r
     assert "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_a_folder_too_large_for_the_budget_streams_by_itself(shapes_root, tmp_path, monkeypatch, capsys):
     with monkeypatch.context() as patched:
         patched.setattr("genviz.data.stream_budget", lambda: 1000)
         assert isinstance(load_dataset("shapes", "train", stream=None), StreamedImageFolder)
-        train(args(tmp_path, "--epochs", "1", "--workers", "1"))
+        train_run(config(tmp_path, epochs=1, workers=1))
         assert "over a quarter of this machine's memory" in capsys.readouterr().out
     assert not isinstance(load_dataset("shapes", "train", stream=None), StreamedImageFolder)
 
@@ -111,10 +122,10 @@ def test_stream_options_that_do_nothing_are_refused(shapes_root, tmp_path, capsy
 @pytest.mark.parametrize("size", [64, 128])
 @pytest.mark.parametrize("family", ["ae", "vae", "gan", "classifier"])
 def test_64_and_128_pixel_models_build_and_take_a_step(family, size):
-    parsed = build_parser().parse_args(f"--model {family} --dataset x --out o --latent-dim 8 --width 4".split())
-    name, config = model_config(parsed, (3, size, size), num_classes=2)
+    settings = TrainConfig(model=family, dataset="x", out="o", latent_dim=8, width=4)
+    name, made = model_config(settings, (3, size, size), num_classes=2)
     torch.manual_seed(0)
-    model = prepare_model(build_model(name, config), torch.device("cpu"))
+    model = prepare_model(build_model(name, made), torch.device("cpu"))
     x = torch.rand(4, 3, size, size)
     if family == "gan":
         loss = model.discriminator_loss(x, torch.randn(4, 8)) + model.generator_loss(torch.randn(4, 8))
@@ -129,7 +140,7 @@ def test_64_and_128_pixel_models_build_and_take_a_step(family, size):
 
 
 def test_channels_last_is_switchable(tmp_path):
-    vae = build_model("vae", model_config(build_parser().parse_args(args(tmp_path)), (3, 64, 64), 2)[1])
+    vae = build_model("vae", model_config(config(tmp_path), (3, 64, 64), 2)[1])
 
     def conv_is_nhwc(model):
         conv = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d) and m.in_channels > 3)
@@ -139,18 +150,19 @@ def test_channels_last_is_switchable(tmp_path):
     assert not conv_is_nhwc(prepare_model(vae.to(memory_format=torch.contiguous_format), torch.device("cpu"), False))
 
 
+@pytest.mark.slow
 def test_compile_trains_a_tiny_model(shapes_root, tmp_path):
     """torch.compile of the loss on the CPU (inductor, C++): two steps of an AE (no random draws,
     which compiled code makes differently), its loss that of eager code up to float rounding."""
-    extra = ("--model", "ae", "--epochs", "1", "--limit", "32", "--image-size", "16", "--no-stream")
-    compiled = train(args(tmp_path / "c", "--compile", *extra))
-    eager = train(args(tmp_path / "e", *extra))
+    extra = {"model": "ae", "epochs": 1, "limit": 32, "image_size": 16, "stream": False}
+    compiled = train_run(config(tmp_path / "c", compile=True, **extra))
+    eager = train_run(config(tmp_path / "e", **extra))
     cards = [json.loads((tmp_path / r / "vae" / "config.json").read_text())["training"] for r in ("c", "e")]
     assert cards[0]["compiled"] is True and "compiled" not in cards[1]
     assert cards[0]["final_loss"] == pytest.approx(cards[1]["final_loss"], rel=1e-3)
     x = load_dataset("shapes", "train", image_size=16).float_images(slice(0, 16))
     model = compiled.model.train()
-    assert Replicas(model, torch.device("cpu"), False, True).loss(x)["loss"].item() == pytest.approx(
+    assert training_losses(model, torch.device("cpu"), compile=True)["model"](x, None).item() == pytest.approx(
         model.loss(x)["loss"].item(), rel=1e-4
     )
     assert eager.model.config == compiled.model.config

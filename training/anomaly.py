@@ -24,10 +24,10 @@ from sklearn.ensemble import IsolationForest
 from sklearn.svm import OneClassSVM
 
 from genviz import best_device, load_model
-from genviz.checkpoint import write_json
 from genviz.data import DatasetError, load_dataset
+from genviz.files import write_json
 from genviz.metrics import auroc, mse
-from training.train import STATE_FILE, TrainingError, train
+from training import STATE_FILE, TrainConfig, TrainingError, train_model
 
 METHODS = ("autoencoder", "isolation_forest", "one_class_svm")
 
@@ -49,23 +49,27 @@ def build_parser() -> argparse.ArgumentParser:
 def train_one_class_ae(args: argparse.Namespace, digit: int) -> Path:
     """Train (or finish training) the AE for `digit`; returns its checkpoint folder."""
     folder, run_dir = args.out / f"digit-{digit}", args.out / f"digit-{digit}-run"
-    argv = [
-        *f"--model ae --dataset mnist --classes {digit} --epochs {args.epochs} --latent-dim {args.latent_dim}".split(),
-        *f"--width {args.width} --seed {args.seed} --lr-schedule cosine".split(),
-        *(["--limit", str(args.limit)] if args.limit else []),
-        *(["--device", args.device] if args.device else []),
-        *["--out", str(folder), "--run-dir", str(run_dir)],
-    ]
     state = run_dir / STATE_FILE
-    if state.is_file():
-        done = torch.load(state, map_location="cpu", weights_only=True)["epoch"]
-        if done >= args.epochs:
-            return folder
-        argv.append("--resume")
-    else:
-        argv.append("--overwrite")
-    train(argv)
-    return folder
+    resume = state.is_file()
+    if resume and torch.load(state, map_location="cpu", weights_only=True)["epoch"] >= args.epochs:
+        return folder
+    config = TrainConfig(
+        model="ae",
+        dataset="mnist",
+        out=folder,
+        classes=[digit],
+        epochs=args.epochs,
+        latent_dim=args.latent_dim,
+        width=args.width,
+        seed=args.seed,
+        lr_schedule="cosine",
+        limit=args.limit or None,
+        device=args.device,
+        run_dir=run_dir,
+        resume=resume,
+        overwrite=not resume,
+    )
+    return train_model(config)
 
 
 @torch.no_grad()
