@@ -1,4 +1,5 @@
 # `make run`: set up and open the app on the shipped checkpoints. `make test`: set up and run every test.
+# `make test-quick`: the tests not marked slow (no training, no server, no browser), in well under a minute.
 # `make bench`: set up and run every benchmark.
 PYTHON ?= python3
 VENV ?= .venv
@@ -7,12 +8,15 @@ PY := $(VENV)/bin/python
 CHROMIUM := /usr/bin/chromium
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: run test bench
+.PHONY: run test test-quick bench
 run: $(VENV)/.installed
 	$(PY) -m streamlit run app.py
 
 test: $(VENV)/.installed $(CHROMIUM)
 	$(PY) -m pytest
+
+test-quick: $(VENV)/.installed
+	$(PY) -m pytest -m "not slow"
 
 # Every benchmark in turn (see the README's Benchmarks); run nothing else meanwhile.
 bench: $(VENV)/.installed $(CHROMIUM)

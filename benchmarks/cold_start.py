@@ -21,18 +21,11 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.browser import chromium, serve, wait_for_painted_image
-from benchmarks.train_throughput import machine
+from support.browser import STOCK_APP, chromium, serve, wait_for_painted_image
+from support.machine import machine
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "cold_start.json"
 GOAL_S = 6.0
-STOCK_APP = """import numpy as np
-import streamlit as st
-import torch
-
-st.title("stock")
-st.image(torch.rand(28, 28).numpy(), width=280)
-"""
 
 
 def cold_start(page, script: str | Path) -> dict:

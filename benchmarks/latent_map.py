@@ -24,10 +24,10 @@ from pathlib import Path
 import numpy as np
 import umap
 
-from benchmarks.train_throughput import machine
 from genviz import latent as lt
 from genviz.checkpoint import load_model
 from genviz.data import load_dataset
+from support.machine import machine
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "latent_map.json"
 
@@ -89,12 +89,12 @@ def main() -> None:
     args = p.parse_args()
 
     model = load_model(args.checkpoint, "cpu")
-    data = load_dataset(model.checkpoint["dataset"]["name"], "test")
+    data = load_dataset(model.checkpoint.dataset.name, "test")
     warmup_s, _ = seconds(warm_up)
     with tempfile.TemporaryDirectory() as folder:
         rows = [measure(model, data, n, args.repeats, Path(folder)) for n in args.points]
 
-    print(f"\n{args.checkpoint}, {model.checkpoint['dataset']['name']} test images, CPU\n")
+    print(f"\n{args.checkpoint}, {model.checkpoint.dataset.name} test images, CPU\n")
     print(f"numba compilation before timing (once per process; the app's first map pays it): {warmup_s:.1f} s\n")
     print(
         "| points | encode s | UMAP fit s | PCA s | reopen ms | click grid ms "

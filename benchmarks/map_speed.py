@@ -42,11 +42,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.browser import CHROMIUM, FLAGS, serve
-from benchmarks.train_throughput import machine
 from genviz import latent as lt
 from genviz.checkpoint import load_model
 from genviz.data import load_dataset
+from support.browser import CHROMIUM, FLAGS, serve
+from support.machine import machine
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "map_speed.json"
@@ -96,7 +96,7 @@ def trust(z: np.ndarray, coords: np.ndarray, sample: int) -> float:
 
 
 def projections(model, points: list[int], sample: int, folder: Path, numba_cache: Path) -> list[dict]:
-    name = model.checkpoint["dataset"]["name"]
+    name = model.checkpoint.dataset.name
     test, train = load_dataset(name, "test"), load_dataset(name, "train")
     z = torch.cat([lt.encode_images(model, test.images), lt.encode_images(model, train.images)]).numpy()
     latents = folder / "latents.npz"

@@ -22,9 +22,8 @@ from pathlib import Path
 import torch
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from benchmarks.browser import chromium, peak_rss_mib, serve, wait_for_painted_image
-from benchmarks.cold_start import STOCK_APP
-from benchmarks.train_throughput import machine
+from support.browser import STOCK_APP, chromium, peak_rss_mib, serve, wait_for_painted_image
+from support.machine import machine
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "memory.json"
 GOAL_MIB = 1.5 * 1024

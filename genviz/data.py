@@ -2,8 +2,9 @@
 
 `mnist`, `fashion-mnist` and `cifar10` come through torchvision, which downloads them into
 the data root when they are missing and the machine is online. Any other name is an image
-folder `<root>/<name>/{train,test}/<class>/*`, decoded once and cached under the cache folder,
-or, with `stream`, read from disk batch by batch and decoded in DataLoader worker processes.
+folder `<root>/<name>/{train,test}/<class>/*`, decoded once and cached under the cache folder
+(`cache_dir()`: the user's cache, never the data root, which may be a shared dataset folder), or,
+with `stream`, read from disk batch by batch and decoded in DataLoader worker processes.
 """
 
 import copy
@@ -20,7 +21,7 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
-from genviz.checkpoint import write_torch
+from genviz.files import write_torch
 
 SPLITS = ("train", "test")
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
@@ -36,13 +37,15 @@ def data_root() -> Path:
 
 
 def cache_dir() -> Path:
-    """Where decoded image folders and latent maps are cached: $GENVIZ_CACHE_DIR, else <data root>/.genviz-cache
-    when the data root is writable, else ~/.cache/genviz."""
+    """Where decoded image folders and latent maps are cached: $GENVIZ_CACHE_DIR, else
+    $XDG_CACHE_HOME/genviz when XDG_CACHE_HOME is an absolute path (the XDG base directory spec
+    ignores a relative one), else ~/.cache/genviz. Never under the data root: that is the user's
+    dataset folder, perhaps shared with other checkouts or read-only."""
     if env := os.environ.get("GENVIZ_CACHE_DIR"):
         return Path(env)
-    root = data_root()
-    if os.access(root if root.exists() else root.parent, os.W_OK):
-        return root / ".genviz-cache"
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    if xdg and Path(xdg).is_absolute():
+        return Path(xdg) / "genviz"
     return Path.home() / ".cache" / "genviz"
 
 
@@ -53,6 +56,9 @@ class ImageDataset:
     images: torch.Tensor  # (N, C, H, W) uint8
     labels: torch.Tensor  # (N,) int64
     class_names: list[str]
+    # (N,) int64 on the labels' device: where each image is in the dataset as loaded, for a subset
+    # (take, of_classes, sample), whatever subsets it went through; None for the dataset as loaded.
+    index: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -61,22 +67,42 @@ class ImageDataset:
     def image_shape(self) -> tuple[int, int, int]:
         return tuple(self.images.shape[1:])
 
+    def positions(self) -> torch.Tensor:
+        """(N,) int64: where each image is in the dataset as loaded (0 to N-1 for that dataset itself)."""
+        return torch.arange(len(self), device=self.labels.device) if self.index is None else self.index
+
+    def _subset(self, keep: torch.Tensor | slice) -> "ImageDataset":
+        """The images at `keep` (positions in this dataset, or a mask), their `index` in the dataset as loaded."""
+        return ImageDataset(
+            self.name, self.split, self.images[keep], self.labels[keep], self.class_names, self.positions()[keep]
+        )
+
     def take(self, n: int | None) -> "ImageDataset":
         """The first n images (all when n is None)."""
         if n is None or n >= len(self):
             return self
-        return ImageDataset(self.name, self.split, self.images[:n], self.labels[:n], self.class_names)
+        return self._subset(slice(0, n))
+
+    def sample(self, n: int | None, seed: int = 0) -> "ImageDataset":
+        """n images drawn without replacement, stratified by class (see `stratified`) with a generator
+        seeded by `seed`, in this dataset's order; `index` says where they are in the dataset as loaded.
+        All images when n is None or at least len(self). The same seed draws the same images."""
+        if n is None or n >= len(self):
+            return self._subset(slice(None))
+        return self._subset(stratified(self.labels, n, seed).to(self.labels.device))
 
     def of_classes(self, classes: list[int]) -> "ImageDataset":
         """Only the images whose label is in `classes`; labels and class names are kept."""
         if unknown := [c for c in classes if not 0 <= c < len(self.class_names)]:
             raise DatasetError(f"{self.name} has classes 0 to {len(self.class_names) - 1}; no class {unknown[0]}")
-        keep = torch.isin(self.labels, torch.tensor(classes, device=self.labels.device))
-        return ImageDataset(self.name, self.split, self.images[keep], self.labels[keep], self.class_names)
+        return self._subset(torch.isin(self.labels, torch.tensor(classes, device=self.labels.device)))
 
     def to(self, device: str | torch.device) -> "ImageDataset":
         """The same data on `device`, still uint8 (a quarter of float32's memory)."""
-        return ImageDataset(self.name, self.split, self.images.to(device), self.labels.to(device), self.class_names)
+        index = None if self.index is None else self.index.to(device)
+        return ImageDataset(
+            self.name, self.split, self.images.to(device), self.labels.to(device), self.class_names, index
+        )
 
     def float_images(self, index: torch.Tensor | slice) -> torch.Tensor:
         """Images at `index` as float (B, C, H, W) in [0, 1]."""
@@ -108,6 +134,37 @@ class ImageDataset:
         for start in range(0, stop, batch_size):
             index = slice(start, start + batch_size) if order is None else order[start : start + batch_size]
             yield self.float_images(index), self.labels[index]
+
+
+def stratified(labels: torch.Tensor, n: int, seed: int = 0) -> torch.Tensor:
+    """(n,) int64 positions in `labels` (0 <= n <= len(labels)), ascending: a seeded stratified sample.
+
+    Each class present gets a share of n proportional to its size, rounded by largest remainder so
+    the shares add up to n, and at least one image while n is at least the number of classes present
+    (taken from the classes most over their proportion). Within each class, in class order, the images
+    are the first of a torch.randperm drawn by one generator seeded with `seed`."""
+    labels = labels.cpu()
+    total = len(labels)
+    if not 0 <= n <= total:
+        raise ValueError(f"cannot sample {n} of {total} images")
+    sizes = torch.bincount(labels).tolist() if total else []
+    present = [k for k, size in enumerate(sizes) if size]
+    floor = 1 if n >= len(present) else 0
+    # Share of class k: n * size_k / total; compared as integers (share * total) so that ties are exact.
+    shares = {k: max(floor, n * sizes[k] // total) for k in present}
+    while (excess := sum(shares.values()) - n) != 0:
+        if excess > 0:  # one less for the class most over its proportion that can spare one
+            k = max((k for k in present if shares[k] > floor), key=lambda k: shares[k] * total - n * sizes[k])
+            shares[k] -= 1
+        else:  # one more for the class most under its proportion that has one left
+            k = max((k for k in present if shares[k] < sizes[k]), key=lambda k: n * sizes[k] - shares[k] * total)
+            shares[k] += 1
+    generator = torch.Generator().manual_seed(seed)
+    chosen = []
+    for k in present:
+        members = (labels == k).nonzero().flatten()
+        chosen.append(members[torch.randperm(len(members), generator=generator)[: shares[k]]])
+    return torch.cat(chosen).sort().values if chosen else torch.zeros(0, dtype=torch.long)
 
 
 def load_dataset(
@@ -152,8 +209,8 @@ def stream_budget() -> int:
 
 
 def to_float(images: torch.Tensor) -> torch.Tensor:
-    """uint8 images as float in [0, 1]."""
-    return images.float().div_(255)
+    """Images as float32 in [0, 1]: uint8 is read as 0 to 255, floats are taken as they are."""
+    return images.float() if images.is_floating_point() else images.float().div_(255)
 
 
 class StreamedImageFolder(torch.utils.data.Dataset):
@@ -168,6 +225,7 @@ class StreamedImageFolder(torch.utils.data.Dataset):
     def __init__(self, name, split, files, labels, class_names, mode, image_size):
         self.name, self.split, self.class_names = name, split, class_names
         self.files, self.labels, self.mode, self.image_size = list(files), torch.tensor(labels), mode, image_size
+        self.index: torch.Tensor | None = None  # as ImageDataset.index: positions in the folder as listed
         if image_size is None:
             height, width = _decode(self.files[0], mode, None).shape[:2]
         else:
@@ -186,14 +244,25 @@ class StreamedImageFolder(torch.utils.data.Dataset):
         """The size of these images decoded to uint8."""
         return len(self) * math.prod(self._shape)
 
+    def positions(self) -> torch.Tensor:
+        """(N,) int64: where each image is in the folder as listed (0 to N-1 for the folder itself)."""
+        return torch.arange(len(self)) if self.index is None else self.index
+
     def _like(self, keep: list[int]) -> "StreamedImageFolder":
         other = copy.copy(self)
         other.files, other.labels = [self.files[i] for i in keep], self.labels[keep]
+        other.index = self.positions()[keep]
         return other
 
     def take(self, n: int | None) -> "StreamedImageFolder":
         """The first n images (all when n is None)."""
         return self if n is None or n >= len(self) else self._like(list(range(n)))
+
+    def sample(self, n: int | None, seed: int = 0) -> "StreamedImageFolder":
+        """As ImageDataset.sample: n images stratified by class, seeded, in this folder's order."""
+        if n is None or n >= len(self):
+            return self._like(list(range(len(self))))
+        return self._like(stratified(self.labels, n, seed).tolist())
 
     def of_classes(self, classes: list[int]) -> "StreamedImageFolder":
         """Only the images whose label is in `classes`; labels and class names are kept."""
@@ -441,3 +510,28 @@ def _image_folder(name, split, image_size, folder, files, labels, class_names, m
     except OSError as e:
         tqdm.write(f"note: could not cache {name}/{split} at {cache} ({e}); it will be decoded again next time")
     return data
+
+
+def parse_indices(text: str, count: int) -> list[int]:
+    """Image numbers typed as '0, 5, 10-15' (commas or semicolons; ranges inclusive), each from 0 to
+    count - 1, in the order typed; ValueError naming the bad part."""
+    index = []
+    for part in (p.strip() for p in text.replace(";", ",").split(",")):
+        if not part:
+            continue
+        low, _, high = part.partition("-")
+        try:
+            first, last = int(low), int(high or low)
+        except ValueError:
+            raise ValueError(f"{part!r} is not a number or a range such as 10-15") from None
+        if not 0 <= first <= last < count:
+            raise ValueError(f"{part!r} is outside 0 to {count - 1}")
+        index += range(first, last + 1)
+    if not index:
+        raise ValueError("no image numbers given")
+    return index
+
+
+def class_members(labels: torch.Tensor, label: int | None) -> torch.Tensor:
+    """Positions (M,) of the images of class `label` in `labels` (N,), ascending; every position with None."""
+    return torch.arange(len(labels)) if label is None else (labels.cpu() == label).nonzero().flatten()

@@ -30,6 +30,7 @@ def test_unavailable_without_weights(tmp_path, monkeypatch):
     assert not inception.available()
 
 
+@pytest.mark.slow
 def test_fid_on_inception_features(random_weights, monkeypatch, mnist_test):
     monkeypatch.setenv("GENVIZ_INCEPTION_WEIGHTS", str(random_weights))
     assert inception.available()

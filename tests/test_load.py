@@ -1,8 +1,9 @@
 """Twenty users at once in real browsers: no errors, and no one sees another's seed, latent or upload.
 
 One `streamlit run app.py` over copies of the session's trained checkpoints and one Chromium with a
-browser context (its own Streamlit session) per user, driven by `benchmarks.load`. Skipped when
-Chromium or Playwright is missing, unless GENVIZ_REQUIRE_BROWSER=1, as tests/test_browser.py is.
+browser context (its own Streamlit session) per user, driven by `support.users` as `benchmarks.load` drives
+them. Skipped when Chromium or Playwright is missing, unless GENVIZ_REQUIRE_BROWSER=1, as
+tests/test_browser.py is.
 """
 
 import asyncio
@@ -10,15 +11,14 @@ import urllib.request
 
 import pytest
 
-from benchmarks.browser import CHROMIUM
-from tests.conftest import missing_browser, served_app
+from support.browser import CHROMIUM, missing_browser, served_app
 
 MISSING = missing_browser()
-pytestmark = pytest.mark.skipif(bool(MISSING), reason=MISSING or "")
+pytestmark = [pytest.mark.skipif(bool(MISSING), reason=MISSING or ""), pytest.mark.browser, pytest.mark.slow]
 if not MISSING:  # it drives Playwright
     from playwright.async_api import async_playwright
 
-    from benchmarks.load import LOAD_FLAGS, Session, cross_check, lockstep, png
+    from support.users import LOAD_FLAGS, Session, cross_check, lockstep, png
 
 SESSIONS = 20
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.browser import ROOT, serve
+from support.browser import ROOT, serve
 
 pytestmark = pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads Linux's /proc/net/tcp")
 
@@ -42,11 +42,13 @@ def server():
         yield running, int(running.url.rsplit(":", 1)[1])
 
 
+@pytest.mark.slow
 def test_the_server_listens_on_loopback_only(server):
     _, port = server
     assert listening_on(port) == {"0100007F"}  # 127.0.0.1, as /proc/net writes it
 
 
+@pytest.mark.slow
 def test_only_the_apps_own_origin_and_host_open_a_session(server):
     _, port = server
     own = f"127.0.0.1:{port}"
@@ -55,6 +57,7 @@ def test_only_the_apps_own_origin_and_host_open_a_session(server):
     assert handshake(port, f"evil.example:{port}", f"http://evil.example:{port}") == 403  # DNS rebinding
 
 
+@pytest.mark.slow
 def test_an_upload_without_the_sessions_xsrf_token_is_refused(server):
     _, port = server
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)

@@ -59,12 +59,14 @@ def mnist_test():
     return load_dataset("mnist", "test")
 
 
+@pytest.mark.slow
 def test_classifier_accuracy_and_dae_gain_re_measured(mnist_test):
     assert measure_test_set(shipped("mnist-classifier"), mnist_test, 1000)["test_accuracy"] >= 0.99
     gain = measure_test_set(shipped("mnist-dae"), mnist_test, 1000)["denoising_psnr_db"]["gaussian 0.5"]["gain"]
     assert gain >= 8
 
 
+@pytest.mark.slow
 def test_vae_elbo_re_measured(mnist_test):
     assert measure_test_set(shipped("mnist-vae"), mnist_test, 1000)["test_negative_elbo_nats"] <= 95
 
@@ -79,17 +81,20 @@ def sample_features(mnist_test):
     return real, gan, vae, classes
 
 
+@pytest.mark.slow
 def test_gan_samples_cover_every_digit_re_measured(sample_features):
     classes = sample_features[3]
     assert torch.bincount(classes, minlength=10).min() >= 500  # no digit under 5% of samples
 
 
+@pytest.mark.slow
 def test_gan_beats_the_vae_re_measured(sample_features):
     real, gan, vae, _ = sample_features
     assert frechet_distance(real, gan) < frechet_distance(real, vae)
 
 
 @pytest.mark.xfail(strict=True, reason=GAN_FID_MISS)
+@pytest.mark.slow
 def test_gan_fid_is_at_most_a_third_of_the_vaes_re_measured(sample_features):
     real, gan, vae, _ = sample_features
     assert frechet_distance(real, gan) <= frechet_distance(real, vae) / 3

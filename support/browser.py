@@ -1,7 +1,9 @@
-"""What the benchmarks that time the app in a browser share: a live `streamlit run` and Debian's Chromium
-driven by Playwright, as `tests/test_browser.py` runs them."""
+"""The app in a browser, for the browser tests and the benchmarks that time it: a live `streamlit run` and
+Debian's Chromium driven by Playwright."""
 
+import importlib.util
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -19,6 +21,14 @@ FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run",
 ]  # fmt: skip
+# The baseline served beside genviz: a stock one-file Streamlit app that imports torch and shows one picture.
+STOCK_APP = """import numpy as np
+import streamlit as st
+import torch
+
+st.title("stock")
+st.image(torch.rand(28, 28).numpy(), width=280)
+"""
 
 
 def free_port() -> int:
@@ -97,3 +107,24 @@ def peak_rss_mib(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError(f"no VmHWM for process {pid}")
+
+
+def missing_browser() -> str | None:
+    """Why the browser tests cannot run here, or None. Under GENVIZ_REQUIRE_BROWSER=1 (set by .ci/run)
+    a missing browser raises instead: there the browser tests may not be skipped."""
+    missing = None if importlib.util.find_spec("playwright") else "Playwright is not installed"
+    missing = missing or (None if Path(CHROMIUM).is_file() else f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    if missing and os.environ.get("GENVIZ_REQUIRE_BROWSER") == "1":
+        raise RuntimeError(f"browser tests required, but {missing}")
+    return missing
+
+
+@contextmanager
+def served_app(trained: dict, root: Path) -> Iterator[Server]:
+    """`streamlit run app.py` over copies of the session's trained VAE, GAN and classifier under `root`,
+    its output in root/streamlit.log."""
+    for family in ("vae", "gan", "classifier"):
+        shutil.copytree(trained[family].out, root / "checkpoints" / f"mnist-{family}")
+    env = {"GENVIZ_CHECKPOINTS": str(root / "checkpoints"), "GENVIZ_CACHE_DIR": str(root / "cache")}
+    with serve("app.py", env, log=root / "streamlit.log") as running:
+        yield running

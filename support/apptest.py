@@ -1,0 +1,20 @@
+"""Reading the app under streamlit.testing's AppTest: its pictures, and a page opened on a model."""
+
+import ui
+
+
+def images(node) -> list:
+    """Every st.image element under `node`; an image's URL is a hash of its bytes."""
+    found = []
+    for child in getattr(node, "children", {}).values():
+        found += [child] if child.type == "image" else images(child)
+    return found
+
+
+def open_page(app, page: str, model: str | None = None):
+    app.run()
+    if model:
+        app.sidebar.selectbox[0].set_value(str(ui.CHECKPOINTS / model)).run()
+    app.switch_page(page).run()
+    assert not app.exception and not app.error, (app.exception, app.error)
+    return app

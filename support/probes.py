@@ -1,0 +1,80 @@
+"""Timing the app in a browser: a probe installed in the page that timestamps a key press up to the new
+decoded image painted, the selector of an app at rest, and percentiles of the times."""
+
+# The app at rest: its script is not running.
+IDLE = "[data-testid=stApp][data-test-script-state=notRunning]"
+
+
+# Installed in the page before Streamlit's own scripts. window.__mark collects one key press's
+# timestamps (ms, performance.now() time base); window.__arm() returns a promise of them.
+PROBE = """
+(() => {
+  const decoded = () => [...document.querySelectorAll('[data-testid=stImage]')]
+    .find((e) => e.textContent.includes('decoded'))?.querySelector('img');
+  window.__mark = null;
+  window.__long = [];
+  new PerformanceObserver((list) => window.__long.push(...list.getEntries())).observe({ type: 'longtask' });
+  window.addEventListener('keydown', (e) => {
+    if (window.__armed) window.__mark = { key: e.timeStamp, msgs: [] };
+    window.__armed = false;
+  }, { capture: true });
+  const send = WebSocket.prototype.send;
+  WebSocket.prototype.send = function (data) {
+    const m = window.__mark;
+    if (m && m.sent === undefined) m.sent = performance.now();
+    if (!this.__probed) {
+      this.__probed = true;
+      this.addEventListener('message', (e) => { if (window.__mark) window.__mark.msgs?.push(e.timeStamp); });
+    }
+    return send.call(this, data);
+  };
+  window.__arm = () => {
+    const before = decoded()?.src;
+    window.__armed = true;
+    window.__mark = null;
+    return new Promise((resolve) => {
+      let done = false;
+      const finish = (m) => { done = true; observer.disconnect(); resolve(m); };
+      const observer = new MutationObserver(() => {
+        const m = window.__mark;
+        if (done || !m) return;
+        const img = decoded();
+        if (img && img.src && img.src !== before) {
+          done = true;
+          observer.disconnect();
+          m.src = performance.now();
+          m.ack = m.msgs.length ? m.msgs[0] : m.src;
+          img.decode().catch(() => {}).then(() => {
+            m.decoded = performance.now();
+            requestAnimationFrame(() => requestAnimationFrame(() => {
+              m.end = performance.now();
+              m.messages = m.msgs.length;
+              m.msgTimes = m.msgs;
+              delete m.msgs;
+              // main-thread tasks over 50 ms during the press: the browser's own work (layout, React)
+              m.long = window.__long.filter((t) => t.startTime + t.duration > m.key && t.startTime < m.end)
+                .reduce((sum, t) => sum + t.duration, 0);
+              resolve(m);
+            }));
+          });
+        } else if (document.querySelector('[data-testid=stApp]').dataset.testScriptState !== 'notRunning') {
+          m.ran = true;
+        } else if (m.ran) {  // the run ended without a new image: the decode rounds to the same pixels
+          setTimeout(() => { if (!done) finish({ ...m, unchanged: true, msgs: undefined }); }, 1000);
+        }
+      });
+      observer.observe(document.body, { subtree: true, childList: true, attributes: true,
+                                        attributeFilter: ['src', 'data-test-script-state'] });
+    });
+  };
+})();
+"""
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (0-100), linear between the closest ranks (numpy's default)."""
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q / 100
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
