@@ -1,5 +1,6 @@
 """Pictures in and out: uploads decoded and checked, turned into model inputs; tensors to grids, PNG, GIF and MP4."""
 
+import csv
 import importlib.util
 import io
 import os
@@ -13,7 +14,7 @@ import numpy as np
 import torch
 from PIL import ExifTags, GifImagePlugin, Image, ImageOps
 
-from genviz.checkpoint import atomic_path
+from genviz.files import atomic_path
 
 # Limits on uploads, set on purpose and checked by tests/test_upload_fuzz.py. Streamlit's server.maxUploadSize
 # (.streamlit/config.toml) makes the browser refuse bigger files; read_upload refuses them too, for callers outside
@@ -421,3 +422,12 @@ def _checked(frames: list[Image.Image], fps: float) -> list[Image.Image]:
     if len({frame.size for frame in frames}) > 1:
         raise ValueError(f"all frames must have one size, got {sorted({frame.size for frame in frames})}")
     return frames
+
+
+def csv_bytes(rows: list[dict]) -> bytes:
+    """Rows of a table (dicts with the same keys, in column order) as CSV, for the downloads."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue().encode()

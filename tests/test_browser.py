@@ -6,19 +6,19 @@ which turns a missing browser into a failure. Screenshots go to tests/artifacts/
 
 import io
 from pathlib import Path
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 from PIL import Image
 
-from benchmarks.browser import CHROMIUM, FLAGS
-from tests.conftest import missing_browser, served_app
+from support.browser import CHROMIUM, FLAGS, missing_browser, served_app
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "tests" / "artifacts"
 IMAGE = "[data-testid=stImage] img"
 
 MISSING = missing_browser()
-pytestmark = pytest.mark.skipif(bool(MISSING), reason=MISSING or "")
+pytestmark = [pytest.mark.skipif(bool(MISSING), reason=MISSING or ""), pytest.mark.browser, pytest.mark.slow]
 if not MISSING:
     from playwright.sync_api import expect, sync_playwright
 
@@ -191,3 +191,31 @@ def test_file_names_are_shown_as_text_never_as_markup(server, page, mnist_test):
     assert main.locator("[data-testid=stExpander]").inner_text().count("**bold**") == 1  # the conversion notes
     assert not dialogs
     page.screenshot(path=ARTIFACTS / "hostile-names.png", full_page=True)
+
+
+def test_a_long_interpolation_strip_fits_the_page(server, page):
+    """32 steps: the strip is drawn inside the page's main column, its last frame on screen."""
+    page.goto(f"{server}/interpolate?model=mnist-vae&steps=32")
+    settled(page)
+    strip = page.locator("[data-testid=stImage]", has_text="strip of 32").locator("img")
+    expect(strip).to_be_visible()
+    box, main = strip.bounding_box(), page.get_by_test_id("stMainBlockContainer").bounding_box()
+    assert main["x"] - 1 <= box["x"] and box["x"] + box["width"] <= main["x"] + main["width"] + 1
+    assert box["x"] + box["width"] <= page.viewport_size["width"]
+    page.screenshot(path=ARTIFACTS / "interpolate-32.png", full_page=True)
+
+
+def test_a_link_opens_its_view_and_a_reload_keeps_it(server, page):
+    page.goto(f"{server}/sample?model=mnist-gan&seed=5&grid=4")
+    settled(page)
+    expect(page.get_by_text("16 samples of GAN", exact=False)).to_contain_text("seed 5")
+    page.get_by_role("button", name="New seed").click()
+    settled(page)
+    caption = page.locator("[data-testid=stImage]", has_text="16 samples of GAN")
+    expect(caption).not_to_contain_text("seed 5,")
+    shown = caption.inner_text()
+    query = parse_qs(urlparse(page.url).query)
+    assert query["model"] == ["mnist-gan"] and query["grid"] == ["4"] and query["seed"] != ["5"]
+    page.reload()
+    settled(page)
+    expect(page.locator("[data-testid=stImage]", has_text="16 samples of GAN")).to_have_text(shown)

@@ -4,14 +4,17 @@ files they hand to the browser and checking their values against the models."""
 import base64
 import io
 import json
+import re
 import zipfile
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
+import streamlit as st
 import torch
 from PIL import Image
+from streamlit.delta_generator import DeltaGenerator
 from streamlit.testing.v1 import AppTest
 
 import ui
@@ -19,9 +22,9 @@ from genviz import latent as lt
 from genviz import metrics
 from genviz.checkpoint import load_model
 from genviz.data import data_root
-from tests.conftest import images
-from tests.test_pages import open_page
+from support.apptest import images, open_page
 
+pytestmark = pytest.mark.slow  # every test runs the app on trained or shipped models
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -55,7 +58,9 @@ def drawn_digit(mnist_test, index: int) -> np.ndarray:
 
 
 def tile(strip: np.ndarray, k: int, size: int = 28) -> np.ndarray:
-    """The k-th image of a one-row grid of greyscale images (padding 2)."""
+    """The k-th image of a one-row grid of greyscale images (padding 2), drawn scaled up by a whole factor."""
+    factor = strip.shape[0] // (size + 4)
+    strip = strip[::factor, ::factor]  # nearest-neighbour scaling undone
     x = 2 + k * (size + 2)
     return strip[2 : 2 + size, x : x + size]
 
@@ -209,6 +214,73 @@ def test_anomaly_page_ranks_a_held_out_class_and_the_vae_offers_the_elbo(app):
     app.radio(key="anomaly_view").set_value("Evaluate (ROC)").run()
     assert not app.exception and not app.error
     assert 0 < float(app.metric[0].value) < 1
+
+
+def test_interpolation_links_open_their_path_and_a_long_strip_or_grid_fits_the_page(app, media, monkeypatch):
+    """At 16 steps and more a strip or grid is drawn at its own width but never wider than its column (no
+    fixed width), and is never wider than the page's column itself; below, its frames are scaled up."""
+    widths = {}  # caption -> the width each picture was drawn at
+    draw = DeltaGenerator.image
+
+    def image(self, picture, caption=None, width="content", **options):
+        widths[caption] = width
+        return draw(self, picture, caption=caption, width=width, **options)
+
+    monkeypatch.setattr(DeltaGenerator, "image", image)  # columns' pictures
+    monkeypatch.setattr(st, "image", lambda *args, **kwargs: image(st._main, *args, **kwargs))  # the page's
+    app.query_params.update({"steps": "32", "path": "linear"})
+    open_page(app, "views/interpolate.py", "mnist-vae")
+    assert app.slider(key="interp_steps").value == 32 and app.radio(key="interp_method").value == "linear"
+    (strip,) = [img for img in images(app.main) if img.captions[0] == "linear strip of 32"]
+    assert picture(media, strip).shape[1] <= ui.widgets.WIDEST and widths["linear strip of 32"] == "content"
+    app.toggle(key="interp_four").set_value(True).run()
+    assert app.query_params["grid"] == "1" and app.query_params["steps"] == "32"
+    (grid,) = [img for img in images(app.main) if img.captions[0] == "linear 32 x 32 grid"]
+    assert picture(media, grid).shape[1] <= ui.widgets.WIDEST and widths["linear 32 x 32 grid"] == "content"
+    app.toggle(key="interp_four").set_value(False).run()
+    app.slider(key="interp_steps").set_value(4).run()
+    (strip,) = [img for img in images(app.main) if img.captions[0] == "linear strip of 4"]
+    assert picture(media, strip).shape[0] >= 96  # four frames, each scaled up to at least 96 pixels
+
+
+def test_an_endpoint_can_be_a_test_image_of_a_chosen_class(app, media, mnist_test):
+    open_page(app, "views/interpolate.py", "mnist-vae")
+    app.selectbox(key="interp_class_0").set_value("3").run()
+    app.number_input(key="interp_image_0").set_value(2).run()
+    assert not app.exception and not app.error
+    threes = (mnist_test.labels == 3).nonzero().flatten()
+    assert app.number_input(key="interp_image_0").label == f"Image (of {len(threes):,})"
+    shown = next(img for img in images(app.main) if img.captions[0] == "input")
+    small = Image.open(io.BytesIO(media(shown.value[0]))).resize((28, 28), Image.Resampling.NEAREST)
+    assert np.array_equal(np.asarray(small), mnist_test.images[int(threes[2]), 0].numpy())
+
+
+def test_an_auroc_below_chance_says_the_anomalies_score_lower(shipped):
+    """MNIST's ones are the easiest digits to reconstruct: as anomalies they score below the rest."""
+    shipped.query_params.update({"view": "Evaluate (ROC)"})
+    open_page(shipped, "views/anomaly.py", "mnist-ae")
+    assert shipped.radio(key="anomaly_view").value == "Evaluate (ROC)"
+    next(s for s in shipped.selectbox if s.label == "Class treated as anomalous").set_value(1).run()
+    auc = float(shipped.metric[0].value)
+    assert auc < 0.5
+    (note,) = [w.value for w in shipped.warning if "score lower than the normal images" in w.value]
+    assert f"{1 - auc:.4f}" in note and "easier to reconstruct" in note
+    next(s for s in shipped.selectbox if s.label == "Class treated as anomalous").set_value(0).run()
+    assert float(shipped.metric[0].value) > 0.5 and not shipped.warning
+
+
+def test_anomaly_links_open_their_score_and_view_and_percentiles_have_the_right_ordinals(app):
+    app.query_params.update({"score": "elbo", "view": "Score images"})
+    open_page(app, "views/anomaly.py", "mnist-vae")
+    assert app.radio(key="anomaly_score").value == "elbo"
+    app.radio(key="anomaly_source").set_value("Test images").run()
+    rows = app.dataframe[0].value
+    captions = [c for img in images(app.main) for c in img.captions]
+    for name, p in zip(rows["image"][:8], rows["percentile"][:8], strict=True):
+        assert ui.plain(f"{name}: {ui.percentile_text(p)}") in captions
+    assert not any(re.search(r"(?<!1)[123]th|\.\dth", c) for c in captions)  # no "21th" nor "99.3th"
+    app.radio(key="anomaly_view").set_value("Evaluate (ROC)").run()
+    assert app.query_params["view"] == "Evaluate (ROC)" and app.query_params["score"] == "elbo"
 
 
 def encoded(image: Image.Image, fmt: str, name: str, **options) -> tuple[str, bytes, str]:

@@ -2,30 +2,34 @@
 
 import base64
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
+from streamlit.testing.v1 import AppTest
 
 import ui
 from genviz import latent as lt
 from genviz.checkpoint import load_model
+from genviz.data import to_float
 from genviz.images import enlarge, to_pil
-from tests.conftest import images
+from support.apptest import images, open_page
+
+pytestmark = pytest.mark.slow  # every test runs the app on the session's trained models
+
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def values(at) -> list[str]:
     return [img.value for img in images(at.main)]
 
 
-def open_page(app, page: str, model: str | None = None):
-    app.run()
-    if model:
-        app.sidebar.selectbox[0].set_value(str(ui.CHECKPOINTS / model)).run()
-    app.switch_page(page).run()
-    assert not app.exception and not app.error, (app.exception, app.error)
-    return app
+def pixels(media, element) -> np.ndarray:
+    """The picture an st.image element shows, as a uint8 array."""
+    return np.asarray(Image.open(io.BytesIO(media(element.value[0]))))
 
 
 def test_the_model_choice_holds_across_pages(app, tmp_path):
@@ -84,7 +88,7 @@ def test_directions_and_traversal_change_the_decode(app):
 def test_a_test_image_and_a_pasted_latent_can_start_the_sliders(app, mnist_test, trained):
     open_page(app, "views/sliders.py", "mnist-vae")
     app.radio(key="slider_start").set_value("Test image").run()
-    vae = load_model(trained["vae"].args.out, "cpu")
+    vae = load_model(trained["vae"].out, "cpu")
     expected = lt.encode_images(vae, mnist_test.images[:1])[0]
     assert torch.allclose(lt.parse_latent(app.code[0].value, vae.latent_dim), expected, atol=1e-4)
     pasted = lt.format_latent(torch.arange(vae.latent_dim) / 10)
@@ -152,10 +156,10 @@ def test_gan_map_shows_samples_coloured_by_the_classifier(app):
 
 
 def test_a_map_of_every_image_shows_test_then_training_images(app, tmp_path, monkeypatch):
-    train = ui.load_dataset("mnist", "train").take(1500)  # a short training set keeps the test quick
-    real_load = ui.load_dataset
+    train = ui.maps.load_dataset("mnist", "train").take(1500)  # a short training set keeps the test quick
+    real_load = ui.maps.load_dataset
     monkeypatch.setattr(
-        ui, "load_dataset", lambda name, split, **kw: train if split == "train" else real_load(name, split, **kw)
+        ui.maps, "load_dataset", lambda name, split, **kw: train if split == "train" else real_load(name, split, **kw)
     )
     ui.cached_test_and_train.clear()
     open_page(app, "views/map.py", "mnist-vae")
@@ -187,7 +191,7 @@ def test_the_slider_decode_is_of_the_latent_the_controls_set(app, trained, monke
     must be the decode of the latent the controls set, in the fragment and in the full-rerun baseline
     (GENVIZ_SLIDER_FRAGMENT=0) that benchmarks/slider_latency.py measures against."""
     monkeypatch.setenv("GENVIZ_SLIDER_FRAGMENT", fragment)
-    vae = load_model(trained["vae"].args.out, "cpu")
+    vae = load_model(trained["vae"].out, "cpu")
     open_page(app, "views/sliders.py", "mnist-vae")
     slider = app.slider[0]
     d = int(slider.label.removeprefix("z[").removesuffix("]"))
@@ -223,3 +227,67 @@ def test_no_page_changes_the_model_that_sessions_share(app, model):
     assert not shared.training and not any(p.requires_grad for p in shared.parameters())
     assert shared.state_dict().keys() == fresh.state_dict().keys()
     assert all(torch.equal(v, fresh.state_dict()[k]) for k, v in shared.state_dict().items())
+
+
+def test_a_map_link_opens_its_settings_and_a_point_of_the_sample_shows_its_own_test_image(
+    app, media, mnist_test, tmp_path
+):
+    """A map of 1,000 points is a stratified sample of the test set: point 500 is the sample's 501st image,
+    whose number in the test set the page says, and whose picture it shows."""
+    app.query_params.update({"points": "1000", "projection": "pca"})
+    open_page(app, "views/map.py", "mnist-vae")
+    caption = app.caption[0].value
+    assert "1,000 test images of `mnist`, PCA" in caption and "stratified by class" in caption
+    assert app.query_params["points"] == "1000" and app.query_params["projection"] == "pca"
+    key = (str(tmp_path / "mnist-vae"), 1000, "pca", 15, 0.1)
+    app.session_state["map_pick"] = {"key": key, "kind": "point", "index": 500, "x": 0.0, "y": 0.0}
+    app.run()
+    assert not app.exception
+    number = int(mnist_test.sample(1000).index[500])
+    assert any(c.value == f"Test image {number:,} of `mnist`" for c in app.caption)
+    shown = pixels(media, images(app.main)[0])
+    assert np.array_equal(shown, np.asarray(enlarge(to_pil(to_float(mnist_test.images[number])), 140)))
+    app.session_state["map_pick"] = {"key": key, "kind": "region", "index": list(range(20))}
+    app.run()
+    thumbnails = pixels(media, images(app.main)[0])
+    assert thumbnails.shape[1] >= 8 * 64  # 8 a row, each at least 64 pixels wide
+
+
+def test_the_traversal_strip_is_drawn_large_enough_to_read(app, media):
+    open_page(app, "views/sliders.py", "mnist-vae")
+    traversal = images(app.main)[-1]
+    assert "-3 to +3 sigma" in traversal.captions[0]
+    assert pixels(media, traversal).shape[1] >= 7 * 64  # seven decodes, each at least 64 pixels wide
+
+
+def test_a_sliders_link_starts_from_its_test_image(app, mnist_test, trained):
+    app.query_params.update({"start": "Test image", "image": "3"})
+    open_page(app, "views/sliders.py", "mnist-vae")
+    assert app.radio(key="slider_start").value == "Test image" and app.number_input(key="slider_image").value == 3
+    vae = load_model(trained["vae"].out, "cpu")
+    expected = lt.encode_images(vae, mnist_test.images[3:4])[0]
+    assert torch.allclose(lt.parse_latent(app.code[0].value, vae.latent_dim), expected, atol=1e-4)
+    app.number_input(key="slider_image").set_value(4).run()
+    assert app.query_params["image"] == "4" and app.query_params["start"] == "Test image"
+
+
+@pytest.fixture
+def shipped(tmp_path, monkeypatch):
+    """The app over the shipped checkpoints, with its own empty cache."""
+    monkeypatch.setattr(ui, "CHECKPOINTS", ROOT / "checkpoints")
+    monkeypatch.setenv("GENVIZ_CACHE_DIR", str(tmp_path / "cache"))
+    return AppTest.from_file("../app.py", default_timeout=300)
+
+
+def test_a_class_sorted_test_set_shows_every_class_on_the_map_and_in_the_class_direction(shipped, tmp_path):
+    """CIFAR-10's image folder lists its test images class by class: the first 1,000 are all airplanes.
+    The map's 1,000 points and the sliders' class direction cover all ten classes."""
+    shipped.query_params.update({"points": "1000", "projection": "pca"})
+    open_page(shipped, "views/map.py", "cifar10-vae")
+    assert "1,000 test images of `cifar10-jpg`" in shipped.caption[0].value
+    (file,) = (tmp_path / "cache" / "maps").glob("*-1000-pca.npz")
+    assert sorted(set(lt.Projection.load(file).labels.tolist())) == list(range(10))
+    shipped.switch_page("views/sliders.py").run()
+    assert not shipped.exception and not shipped.error
+    origin = next(s for s in shipped.selectbox if s.label == "From class")
+    assert len(origin.options) == 10

@@ -2,9 +2,9 @@
 
 import streamlit as st
 
+import ui
 from genviz import latent as lt
 from genviz.images import grid
-from ui import model_picker
 
 st.title("genviz")
 st.markdown(
@@ -21,16 +21,21 @@ st.markdown(
     "- **Reconstruct and denoise**: your images or test images through several models side by side, with "
     "error maps, MSE, PSNR and SSIM; a denoising lab with three kinds of noise.\n"
     "- **Anomaly detection**: images scored against the test set's scores, a batch ranked by score, and "
-    "ROC curves against a held-out class or another dataset."
+    "ROC curves against a held-out class or another dataset.\n\n"
+    "Each page keeps the model and its main choices in its address: reload it or share it to see the same view."
 )
-picked = model_picker()
+picked = ui.model_picker()
 if picked:
     _, model = picked
     left, right = st.columns([1, 3])
-    seed = left.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, step=1)
+    ui.linked("seed", "home_seed", ui.integer(0, 2**31 - 1), 0, left)
+    seed = left.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="home_seed")
     temperature = left.slider("Temperature (latent scale)", 0.1, 2.0, 1.0, 0.1)
+    ui.to_url("seed", seed)
     samples = lt.decode(model, lt.prior_latents(model, 64, int(seed), temperature=temperature))
-    note = "decoded from a Gaussian fitted to its training latents" if model.family == "ae" else "from its prior"
     right.image(
-        grid(samples), caption=f"64 samples of {model.kind.upper()} {note}, seed {seed}", output_format="PNG", width=480
+        grid(samples),
+        caption=f"64 samples of {model.kind.upper()} from {model.prior_name}, seed {seed}",
+        output_format="PNG",
+        width=480,
     )

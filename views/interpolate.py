@@ -9,16 +9,16 @@ import torch
 
 import ui
 from genviz import latent as lt
-from genviz.data import DatasetError
-from genviz.images import MP4_AVAILABLE, gif_bytes, grid, mp4_bytes, png_bytes, to_pil
+from genviz.data import class_members, to_float
+from genviz.images import MP4_AVAILABLE, gif_bytes, mp4_bytes, png_bytes, to_pil
 
+SOURCES = ["Test image", "Upload", "Random latent"]
 st.title("Interpolate")
 picked = ui.model_picker()
 if not picked:
     st.stop()
 path, model = picked
-centre, _ = lt.latent_scale(model)
-SOURCES = ["Test image", "Upload", "Random latent"]
+centre, _ = model.latent_scale()
 
 
 def endpoint(label: str, k: int, fit: str, invert: bool | None) -> torch.Tensor | None:
@@ -39,24 +39,20 @@ def endpoint(label: str, k: int, fit: str, invert: bool | None) -> torch.Tensor 
         image = pictures[0].image
         z = ui.encoded_picture(model, path, (image * 255).round().byte().numpy())
     else:
-        try:
+        with ui.needs_data(model, "Test images"):
             data = ui.test_set(model)
-        except DatasetError as e:
-            st.error(f"Test images need the test set of {ui.code(model.checkpoint['dataset']['name'])}: {ui.plain(e)}")
-            return None
         names = ui.class_names(model)
         chosen = st.selectbox("Class", ["any", *names], key=f"interp_class_{k}")
-        pool = torch.arange(len(data)) if chosen == "any" else torch.flatnonzero(data.labels == names.index(chosen))
+        pool = class_members(data.labels, None if chosen == "any" else names.index(chosen))
         n = st.number_input(f"Image (of {len(pool):,})", 0, len(pool) - 1, k, key=f"interp_image_{k}")
         index = int(pool[int(n)])
-        image = data.images[index].float().div(255)
-        z = ui.encoded_test_image(model, path, index)
-    ui.show(
-        st, image, "input" + (": the GAN's latent for it is a search, approximate" if model.family == "gan" else "")
-    )
+        image, z = to_float(data.images[index]), ui.encoded_test_image(model, path, index)
+    search = "" if model.has_exact_encoder else ": this model's latent for it is a search, approximate"
+    ui.show(st, image, f"input{search}")
     return z
 
 
+ui.linked("grid", "interp_four", ui.flag, False)
 four = st.toggle("Four endpoints: a 2-D grid", key="interp_four", help="Corners of a grid, interpolated bilinearly")
 labels = ["Top left", "Top right", "Bottom left", "Bottom right"] if four else ["Start", "End"]
 sources = [st.session_state.get(f"interp_source_{k}", SOURCES[0]) for k in range(len(labels))]
@@ -64,33 +60,31 @@ fit, invert = ("pad", None)
 if "Upload" in sources:
     with st.expander("How uploads are fitted", expanded=True):
         fit, invert = ui.fit_controls(model, "interp")
-columns = st.columns(len(labels))
 ends = []
-for k, (column, label) in enumerate(zip(columns, labels, strict=True)):
+for k, (column, label) in enumerate(zip(st.columns(len(labels)), labels, strict=True)):
     with column:
         ends.append(endpoint(label, k, fit, invert))
 if any(z is None for z in ends):
     st.stop()
 
 left, right = st.columns(2)
+ui.linked("path", "interp_method", ui.choice(lt.INTERPOLATIONS), lt.INTERPOLATIONS[0], left)
 method = left.radio(
-    "Path",
-    lt.INTERPOLATIONS,
-    format_func={"slerp": "Spherical (slerp)", "linear": "Linear"}.get,
-    horizontal=True,
+    "Path", lt.INTERPOLATIONS, format_func={"slerp": "Spherical (slerp)", "linear": "Linear"}.get, horizontal=True,
     key="interp_method",
     help="Slerp follows the sphere where most of a Gaussian prior's mass lies; linear cuts through its middle",
-)
-steps = right.slider("Steps", 2, 32, 8, key="interp_steps")
+)  # fmt: skip
+ui.linked("steps", "interp_steps", ui.integer(2, 32), 8, right)
+steps = right.slider("Steps", 2, 32, key="interp_steps")
+for name, value in (("grid", four), ("path", method), ("steps", steps)):
+    ui.to_url(name, value)
 if four:
-    zs = lt.interpolate_grid(torch.stack(ends), steps, steps, method, centre)
-    shape, zs = f"{steps} x {steps} grid", zs.reshape(steps * steps, -1)
+    zs = lt.interpolate_grid(torch.stack(ends), steps, steps, method, centre).reshape(steps * steps, -1)
+    shape = f"{steps} x {steps} grid"
 else:
-    zs = lt.interpolate(ends[0], ends[1], steps, method, centre)
-    shape = f"strip of {steps}"
+    zs, shape = lt.interpolate(ends[0], ends[1], steps, method, centre), f"strip of {steps}"
 frames = lt.decode(model, zs)
-strip = grid(frames, nrow=steps)
-st.image(strip, caption=f"{method} {shape}", width=min(1200, 64 * steps), output_format="PNG")
+strip = ui.show_tiled(st, frames, steps, f"{method} {shape}")  # never wider than the page
 
 name = f"{Path(path).name}-{method}-{steps}{'x' + str(steps) if four else ''}"
 pictures = [to_pil(f) for f in frames]
@@ -106,20 +100,13 @@ else:
     c.caption("MP4 export needs PyAV: `pip install av`.")
 
 st.subheader("On the latent map")
-projection = ui.latest_map(path)
-if projection is None:
-    try:
+if (projection := ui.latest_map(path)) is None:
+    with ui.needs_data(model, "The map"):
         projection = ui.pca_map(model, path)
-    except DatasetError as e:
-        st.info(f"No map: {ui.plain(e)}")
-        st.stop()
-    where = "PCA of 2,000 points; make a UMAP map on the **Latent map** page to draw the path on it"
+    where = f"PCA of {ui.SAMPLE:,} points; make a UMAP map on the **Latent map** page to draw the path on it"
 else:
     where = f"the last map made on the Latent map page ({projection.method.upper()}, {len(projection.coords):,} points)"
-coords = projection.place(zs)
-if four:  # a NaN between rows breaks the line, so that each row is drawn as its own path
-    rows = coords.reshape(steps, steps, 2)
-    coords = np.concatenate([np.vstack([r, [[np.nan, np.nan]]]) for r in rows])[:-1]
+coords = ui.path_rows(projection.place(zs), steps if four else 1)
 how = "exact" if projection.method == "pca" else "approximate: UMAP's placement of new points"
 st.plotly_chart(ui.map_figure(projection, ui.class_names(model), np.empty((0, 2)), None, path=coords))
 st.caption(f"The path on {where}; positions are {how}.")

@@ -1,19 +1,18 @@
 """Latent sliders: move each latent dimension, or a direction through the latent space, and watch the decode."""
 
 import base64
-import io
 import os
 
 import streamlit as st
 import torch
-from PIL import Image
 
 import ui
 from genviz import latent as lt
-from genviz.data import DatasetError
-from genviz.images import enlarge, grid, to_pil
+from genviz.images import enlarge, png_bytes, to_pil
 
 MAX_SLIDERS = 32
+MAX_SEED = 2**31 - 1
+STARTS = ["Random latent", "Test image", "Map point", "Pasted latent"]
 # GENVIZ_SLIDER_FRAGMENT=0 draws the editor outside a fragment, so that a slider reruns the whole
 # script: the baseline of benchmarks/slider_latency.py. Leave it unset.
 FRAGMENT = os.environ.get("GENVIZ_SLIDER_FRAGMENT", "1") != "0"
@@ -22,40 +21,37 @@ picked = ui.model_picker()
 if not picked:
     st.stop()
 path, model = picked
-centre, std = lt.latent_scale(model)
-try:
+centre, std = model.latent_scale()
+with ui.needs_data(model, "This page"):
     order, (data_z, labels), (pcs, spreads) = (
         ui.dimension_order(model, path),
         ui.latent_sample(model, path),
         ui.directions(model, path),
     )
-except DatasetError as e:
-    st.error(f"This page needs the test set of {ui.code(model.checkpoint['dataset']['name'])}: {ui.plain(e)}")
-    st.stop()
 
-for key, value in (("slider_gen", 0), ("slider_start", "Random latent")):
-    st.session_state.setdefault(key, value)
+st.session_state.setdefault("slider_gen", 0)
 from_map = st.session_state.get("slider_from_map")
 from_map = from_map if from_map and from_map["path"] == path else None
 for flag, option in (("slider_goto_map", "Map point"), ("slider_goto_pasted", "Pasted latent")):
     if st.session_state.pop(flag, False):
         st.session_state.slider_start = option
-
-options = ["Random latent", "Test image", "Map point", "Pasted latent"]
-start = st.radio("Start from", options, horizontal=True, key="slider_start")
+# Only the random and test-image starts go in the URL: a map point or a pasted latent lives in this session.
+ui.linked("start", "slider_start", ui.choice(STARTS[:2]), STARTS[0])
+start = st.radio("Start from", STARTS, horizontal=True, key="slider_start")
 if start == "Random latent":
-    seed = st.number_input("Seed", 0, 2**31 - 1, 0, key="slider_seed")
+    ui.linked("seed", "slider_seed", ui.integer(0, MAX_SEED), 0)
+    seed = st.number_input("Seed", 0, MAX_SEED, key="slider_seed")
     base, base_id = lt.prior_latents(model, 1, int(seed))[0], ("random", seed)
+    ui.to_url("seed", seed)
 elif start == "Test image":
-    try:
+    with ui.needs_data(model, "Test images"):
         count = len(ui.test_set(model))
-    except DatasetError as e:
-        st.error(f"Test images need the test set of {ui.code(model.checkpoint['dataset']['name'])}: {ui.plain(e)}")
-        st.stop()
-    index = st.number_input("Test image", 0, count - 1, 0, key="slider_image")
+    ui.linked("image", "slider_image", ui.integer(0, count - 1), 0)
+    index = st.number_input("Test image", 0, count - 1, key="slider_image")
     base, base_id = ui.encoded_test_image(model, path, int(index)), ("image", index)
-    if model.family == "gan":
-        st.caption("A GAN has no encoder: this latent was found by searching for a z whose sample matches the image.")
+    ui.to_url("image", index)
+    if not model.has_exact_encoder:
+        st.caption("This model has no encoder: this latent was found by searching for a z whose decode matches.")
 elif start == "Map point":
     if not from_map:
         st.info("Click a point or empty space on the **Latent map** page, then **Edit in latent sliders**.")
@@ -65,6 +61,10 @@ else:
     pasted = st.session_state.get("slider_pasted")
     base = torch.tensor(pasted["z"]) if pasted and pasted["path"] == path else None
     base_id = ("pasted", tuple(base.tolist()) if base is not None else None)
+if start in STARTS[:2]:
+    ui.to_url("start", start)
+else:
+    ui.drop_from_url("start")
 
 with st.expander("Paste a latent vector"):
     text = st.text_area(
@@ -90,36 +90,42 @@ if st.button("Reset", icon=":material/restart_alt:"):
 gen = st.session_state.slider_gen
 dims = order[:MAX_SLIDERS].tolist()
 known = sorted(set(labels.tolist()) - {-1})  # classes with latents, for the class direction
+names = ui.class_names(model)
 
 
 def edited(value) -> torch.Tensor:
     """The start latent (D,) as the controls edit it; value(key, default) gives each control's value."""
-    z = base.clone()
-    for d in dims:
-        z[d] = value(f"dim-{gen}-{d}", float(base[d]))
-    for k in range(len(pcs)):
-        z += value(f"pc-{gen}-{k}", 0.0) * spreads[k] * pcs[k]
-    if len(known) >= 2 and (amount := value(f"cls-{gen}", 0.0)):
+    shift, along = None, 0.0
+    if len(known) >= 2 and (along := value(f"cls-{gen}", 0.0)):
         source, target = value(f"from-{gen}", known[0]), value(f"to-{gen}", known[1])
-        z += amount * lt.class_direction(data_z, labels, source, target)
-    return z
-
-
-def data_url(image: Image.Image) -> str:
-    """The image as a PNG data URL: it travels inside the element's message. A file URL would be
-    fetched by a second request, which Streamlit's server answers only after it has sent the
-    rest of the rerun's messages (a few hundred ms on a busy 2-core machine)."""
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+        shift = lt.class_direction(data_z, labels, source, target)
+    values = {d: value(f"dim-{gen}-{d}", float(base[d])) for d in dims}
+    amounts = [value(f"pc-{gen}-{k}", 0.0) for k in range(len(pcs))]
+    return lt.edit_latent(base, values, pcs, spreads, amounts, shift, along)
 
 
 def draw(where, z: torch.Tensor) -> None:
-    """The decode of z (280 px) and z itself as text, in `where`."""
+    """The decode of z (280 px) and z itself as text, in `where`. The picture is a PNG data URL: it travels
+    inside the element's message, where a file URL would be fetched by a second request that Streamlit's
+    server answers only after the rest of the rerun (a few hundred ms on a busy 2-core machine)."""
     with where.container():
-        decoded = lt.decode(model, z[None])[0]  # (C, H, W)
-        st.image(data_url(enlarge(to_pil(decoded), 280)), caption="decoded")
+        png = png_bytes(enlarge(to_pil(lt.decode(model, z[None])[0]), 280))
+        st.image("data:image/png;base64," + base64.b64encode(png).decode("ascii"), caption="decoded")
         st.code(lt.format_latent(z), language=None, wrap_lines=True)
+
+
+def class_direction(chosen: dict) -> None:
+    """The class-to-class direction's controls, where the latent sample has two classes or more."""
+    if len(known) < 2:
+        st.caption("Class directions need class labels: a model without an encoder needs a classifier beside it.")
+        return
+    a, b = st.columns(2)
+    chosen[f"from-{gen}"] = a.selectbox("From class", known, format_func=names.__getitem__, key=f"from-{gen}")
+    chosen[f"to-{gen}"] = b.selectbox("To class", known, index=1, format_func=names.__getitem__, key=f"to-{gen}")
+    chosen[f"cls-{gen}"] = st.slider(
+        "Along the class direction", -1.0, 2.0, 0.0, 0.05, key=f"cls-{gen}",
+        help="1 adds the mean latent of the target class minus that of the source class",
+    )  # fmt: skip
 
 
 def editor() -> None:
@@ -133,12 +139,7 @@ def editor() -> None:
     with controls:
         tabs = st.tabs(["Dimensions", "Directions", "Traversal"])
         with tabs[0]:
-            ranked = (
-                "most active first (posterior variance furthest from the prior's)"
-                if model.family == "vae"
-                else "in order"
-            )
-            st.caption(f"{len(dims)} of {model.latent_dim} dimensions, {ranked}.")
+            st.caption(f"{len(dims)} of {model.latent_dim} dimensions, {model.dimension_order_name}.")
             columns = st.columns(4)
             for j, d in enumerate(dims):
                 low = min(float(centre[d] - 4 * std[d]), float(base[d]))
@@ -148,35 +149,11 @@ def editor() -> None:
                     f"z[{d}]", low, high, float(base[d]), (high - low) / 100, key=key, format="%.2f"
                 )
         with tabs[1]:
-            source = (
-                "the generator's first-layer activations (GANSpace)"
-                if model.family == "gan"
-                else "the encoded test images"
-            )
-            st.caption(f"Principal directions of {source}, in standard deviations along each.")
+            st.caption(f"Principal directions of {model.directions_name}, in standard deviations along each.")
             for k in range(len(pcs)):
                 key = f"pc-{gen}-{k}"
                 chosen[key] = st.slider(f"Principal direction {k + 1}", -3.0, 3.0, 0.0, 0.1, key=key)
-            names = ui.class_names(model)
-            if len(known) >= 2:
-                a, b = st.columns(2)
-                chosen[f"from-{gen}"] = a.selectbox(
-                    "From class", known, format_func=lambda c: names[c], key=f"from-{gen}"
-                )
-                chosen[f"to-{gen}"] = b.selectbox(
-                    "To class", known, index=1, format_func=lambda c: names[c], key=f"to-{gen}"
-                )
-                chosen[f"cls-{gen}"] = st.slider(
-                    "Along the class direction",
-                    -1.0,
-                    2.0,
-                    0.0,
-                    0.05,
-                    key=f"cls-{gen}",
-                    help="1 adds the mean latent of the target class minus that of the source class",
-                )
-            else:
-                st.caption("Class directions need class labels: a GAN needs a classifier checkpoint beside it.")
+            class_direction(chosen)
         # Read before the widgets, the values are those the widgets return; should they ever differ,
         # the decode is drawn again in its place.
         if not torch.equal(final := edited(lambda key, default: chosen[key]), z):
@@ -185,11 +162,8 @@ def editor() -> None:
         with tabs[2]:
             d = st.selectbox("Dimension", dims, format_func=lambda d: f"z[{d}]", key=f"trav-{gen}")
             images, values = lt.traversal(model, z, d)
-            st.image(
-                grid(images, nrow=len(images)),
-                caption=f"z[{d}] from {values[0]:.2f} to {values[-1]:.2f} (-3 to +3 sigma)",
-                output_format="PNG",
-            )
+            caption = f"z[{d}] from {values[0]:.2f} to {values[-1]:.2f} (-3 to +3 sigma)"
+            ui.show_tiled(st, images, len(images), caption)
 
 
 (st.fragment(editor) if FRAGMENT else editor)()

@@ -1,0 +1,109 @@
+"""Streamlit pieces the pages share, by concern; kept out of `genviz`, which never imports streamlit.
+
+- text: user-supplied text made literal, shared wordings
+- params: a page's main choices in its URL
+- feedback: progress bars, and the message for a dataset that cannot be read
+- resources: cached models, datasets, stratified test subsets, latents and directions
+- maps: latent maps and their disk cache
+- scores: reconstructions, denoising curves, anomaly scores
+- picker: the sidebar's model picker
+- figures: plotly figures
+- widgets: image sources, upload controls, pictures
+
+Pages write `ui.<name>`; everything they use is re-exported here. `ui.CHECKPOINTS` is read when the
+picker runs, so that a test may point it elsewhere.
+"""
+
+import os
+from pathlib import Path
+
+from ui.feedback import needs_data, progress
+from ui.figures import curves_figure, map_figure, path_rows, roc_figure, score_histogram
+from ui.maps import cached_test_and_train, latent_map, latest_map, map_data, pca_map
+from ui.params import choice, drop_from_url, flag, from_url, integer, linked, to_url
+from ui.picker import compatible_models, loaded_models, model_picker
+from ui.resources import (
+    SAMPLE,
+    cached_model,
+    class_names,
+    dataset_name,
+    dimension_order,
+    directions,
+    encoded_picture,
+    encoded_test_image,
+    latent_sample,
+    test_set,
+    test_subset,
+)
+from ui.scores import denoising_curves, foreign_scores, picture_scores, reconstructed, test_scores
+from ui.text import below_chance, code, ordinal, percentile_text, plain
+from ui.widgets import (
+    UPLOAD_TYPES,
+    Picture,
+    fit_controls,
+    picture_source,
+    read_pictures,
+    show,
+    show_notes,
+    show_tiled,
+    tiled,
+)
+
+# The folder whose checkpoint folders the picker lists.
+CHECKPOINTS = Path(os.environ.get("GENVIZ_CHECKPOINTS", Path(__file__).parent.parent / "checkpoints"))
+
+__all__ = [
+    "CHECKPOINTS",
+    "SAMPLE",
+    "UPLOAD_TYPES",
+    "Picture",
+    "below_chance",
+    "cached_model",
+    "cached_test_and_train",
+    "choice",
+    "class_names",
+    "code",
+    "compatible_models",
+    "curves_figure",
+    "dataset_name",
+    "denoising_curves",
+    "dimension_order",
+    "directions",
+    "drop_from_url",
+    "encoded_picture",
+    "encoded_test_image",
+    "fit_controls",
+    "flag",
+    "foreign_scores",
+    "from_url",
+    "integer",
+    "latent_map",
+    "linked",
+    "latent_sample",
+    "latest_map",
+    "loaded_models",
+    "map_data",
+    "map_figure",
+    "model_picker",
+    "needs_data",
+    "ordinal",
+    "path_rows",
+    "pca_map",
+    "percentile_text",
+    "picture_scores",
+    "picture_source",
+    "plain",
+    "progress",
+    "read_pictures",
+    "reconstructed",
+    "roc_figure",
+    "score_histogram",
+    "show",
+    "show_notes",
+    "show_tiled",
+    "test_scores",
+    "test_set",
+    "test_subset",
+    "tiled",
+    "to_url",
+]

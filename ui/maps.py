@@ -1,0 +1,105 @@
+"""Latent maps: computed with a progress bar, kept on disk under the cache folder keyed by the model's
+files and the settings, and read back once per process."""
+
+import os
+from pathlib import Path
+
+import streamlit as st
+import torch
+
+from genviz import latent as lt
+from genviz.checkpoint import CONFIG_FILE, WEIGHTS_FILE, fingerprint
+from genviz.data import ImageDataset, cache_dir, load_dataset
+from genviz.models import GenerativeModel
+from ui.feedback import progress
+from ui.resources import cached_test_set, dataset_name, labelled_samples, latent_sample, test_subset
+from ui.text import plain
+
+# In every map file's name: bumped when what a map's points are changes, so that older files are not
+# read as new ones. v2: n test images are a stratified sample (v1 took the first n).
+MAP_FORMAT = "v2"
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def cached_fingerprint(path: str, stamp: tuple) -> str:
+    """The folder's fingerprint, hashed again only when its files change (`stamp`: their mtimes
+    and sizes), not on every click of the map."""
+    return fingerprint(path)
+
+
+def model_fingerprint(path: str) -> str:
+    files = [Path(path) / name for name in (CONFIG_FILE, WEIGHTS_FILE)]
+    return cached_fingerprint(path, tuple((f.stat().st_mtime_ns, f.stat().st_size) for f in files))
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def cached_map_file(file: str, mtime: float) -> lt.Projection:
+    """A map read from disk once per process (per version of the file), so that what its inverse
+    builds on the first click is kept for the next ones."""
+    return lt.Projection.load(file)
+
+
+@st.cache_resource(show_spinner="Loading the test and training sets...")
+def cached_test_and_train(name: str, image_size: int) -> ImageDataset:
+    """The test split followed by the training split, one dataset: what a map of every image shows."""
+    test, train = cached_test_set(name, image_size), load_dataset(name, "train", image_size=image_size)
+    images, labels = torch.cat([test.images, train.images]), torch.cat([test.labels, train.labels])
+    return ImageDataset(name, "test+train", images, labels, test.class_names)
+
+
+def map_data(model: GenerativeModel, n: int | None) -> ImageDataset:
+    """The images of a map of n points, point k being image k: n test images (`test_subset`); with n None,
+    every test image and then every training image, so that a point below len(test_set(model)) is a test
+    image's."""
+    if n is None:
+        return cached_test_and_train(dataset_name(model), model.image_shape[1])
+    return test_subset(model, n)
+
+
+def latent_map(path: str, model: GenerativeModel, n: int | None, method: str, n_neighbors: int, min_dist: float):
+    """The model's map of n points (`map_data`, or for a model without an exact encoder n prior samples),
+    from the disk cache when this model, subset and setting were mapped before; otherwise computed with a
+    progress bar. Raises DatasetError."""
+    points = "all-test-train" if n is None else f"{n}"
+    settings = f"{points}-{method}" + (f"-{n_neighbors}-{min_dist}" if method == "umap" else "")
+    file = cache_dir() / "maps" / f"{model_fingerprint(path)}-{MAP_FORMAT}-{settings}.npz"
+    if file.is_file():
+        try:
+            return cached_map_file(str(file), file.stat().st_mtime)
+        except ValueError:
+            file.unlink(missing_ok=True)  # a damaged cache entry is recomputed, not trusted
+    with progress("Preparing the map...") as bar:
+        if not model.has_exact_encoder:
+            z, labels = labelled_samples(path, model, n)
+        else:
+            data = map_data(model, n)
+            encoding = bar.counting("Encoding images: {done:,} of {total:,}")
+            z, labels = lt.encode_images(model, data.images, progress=encoding), data.labels.cpu()
+        if method == "umap":
+            bar.say("UMAP: finding neighbours (compiling part of UMAP after a start, all of it after an install)...")
+        layout = bar.counting("UMAP: optimising the layout, epoch {done} of {total}")
+        projection = lt.project(z, labels, method, n_neighbors, min_dist, progress=layout)
+    try:
+        projection.save(file)
+    except OSError as e:
+        st.warning(f"This map could not be cached ({plain(e)}); it will be computed again next time.")
+        return projection
+    return cached_map_file(str(file), file.stat().st_mtime)
+
+
+def latest_map(path: str) -> lt.Projection | None:
+    """The most recently computed map of this model (any settings), if the Latent map page made one."""
+    found = (cache_dir() / "maps").glob(f"{model_fingerprint(path)}-{MAP_FORMAT}-*.npz")
+    for file in sorted(found, key=os.path.getmtime, reverse=True):
+        try:
+            return cached_map_file(str(file), file.stat().st_mtime)
+        except ValueError:
+            continue
+    return None
+
+
+@st.cache_resource(show_spinner="Projecting with PCA...", max_entries=8)
+def pca_map(_model: GenerativeModel, path: str) -> lt.Projection:
+    """A PCA map of the model's latent sample: instant, for pages that need a map before one was made."""
+    z, labels = latent_sample(_model, path)
+    return lt.project(z, labels, "pca")
