@@ -1,6 +1,8 @@
 # `make run`: set up and open the app on the shipped checkpoints. `make test`: set up and run every test.
 # `make test-quick`: the tests not marked slow (no training, no server, no browser), in well under a minute.
 # `make bench`: set up and run every benchmark.
+# `make component`: rebuild the browser component (component/build/, committed) from its lockfile (needs Node + npm).
+# `make component-check`: type-check its source and check a rebuild from the lockfile gives component/build/ byte for byte.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -8,7 +10,7 @@ PY := $(VENV)/bin/python
 CHROMIUM := /usr/bin/chromium
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: run test test-quick bench
+.PHONY: run test test-quick bench component component-check
 run: $(VENV)/.installed
 	$(PY) -m streamlit run app.py
 
@@ -35,3 +37,15 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
+
+# The browser component's frontend: `npm ci` installs exactly what package-lock.json says, esbuild bundles it.
+COMPONENT := component/frontend
+component:
+	cd $(COMPONENT) && npm ci --no-audit --no-fund && npm run build
+
+component-check:
+	cd $(COMPONENT) && npm ci --no-audit --no-fund && npm run check
+	rm -rf $(COMPONENT)/.rebuild
+	cd $(COMPONENT) && node build.mjs .rebuild
+	diff -r component/build $(COMPONENT)/.rebuild && echo "component/build/ is what the lockfile builds"
+	rm -rf $(COMPONENT)/.rebuild

@@ -120,11 +120,11 @@ def missing_browser() -> str | None:
 
 
 @contextmanager
-def served_app(trained: dict, root: Path) -> Iterator[Server]:
+def served_app(trained: dict, root: Path, env: dict | None = None) -> Iterator[Server]:
     """`streamlit run app.py` over copies of the session's trained VAE, GAN and classifier under `root`,
-    its output in root/streamlit.log."""
+    its output in root/streamlit.log; `env` adds to its environment."""
     for family in ("vae", "gan", "classifier"):
         shutil.copytree(trained[family].out, root / "checkpoints" / f"mnist-{family}")
-    env = {"GENVIZ_CHECKPOINTS": str(root / "checkpoints"), "GENVIZ_CACHE_DIR": str(root / "cache")}
+    env = {"GENVIZ_CHECKPOINTS": str(root / "checkpoints"), "GENVIZ_CACHE_DIR": str(root / "cache"), **(env or {})}
     with serve("app.py", env, log=root / "streamlit.log") as running:
         yield running

@@ -7,7 +7,10 @@ import streamlit as st
 import torch
 
 import ui
+from component import latent_sliders
 from genviz import latent as lt
+from genviz.checkpoint import CheckpointError
+from genviz.export import ExportError, cached_decoder
 from genviz.images import enlarge, png_bytes, to_pil
 
 MAX_SLIDERS = 32
@@ -16,6 +19,10 @@ STARTS = ["Random latent", "Test image", "Map point", "Pasted latent"]
 # GENVIZ_SLIDER_FRAGMENT=0 draws the editor outside a fragment, so that a slider reruns the whole
 # script: the baseline of benchmarks/slider_latency.py. Leave it unset.
 FRAGMENT = os.environ.get("GENVIZ_SLIDER_FRAGMENT", "1") != "0"
+# The sliders decode in the browser (component.latent_sliders) once the browser has said it can; until then,
+# where it cannot (the page says why) and under GENVIZ_LIVE_SLIDERS=0 (the benchmark's baseline), they are
+# Streamlit's sliders, decoded on the server.
+LIVE = os.environ.get("GENVIZ_LIVE_SLIDERS", "1") != "0"
 st.title("Latent sliders")
 picked = ui.model_picker()
 if not picked:
@@ -114,23 +121,92 @@ def draw(where, z: torch.Tensor) -> None:
         st.code(lt.format_latent(z), language=None, wrap_lines=True)
 
 
-def class_direction(chosen: dict) -> None:
-    """The class-to-class direction's controls, where the latent sample has two classes or more."""
+def class_direction(chosen: dict, amount: bool = True) -> None:
+    """The class-to-class direction's controls, where the latent sample has two classes or more; without
+    `amount`, only its two classes (the browser draws the amount's slider)."""
     if len(known) < 2:
         st.caption("Class directions need class labels: a model without an encoder needs a classifier beside it.")
         return
     a, b = st.columns(2)
     chosen[f"from-{gen}"] = a.selectbox("From class", known, format_func=names.__getitem__, key=f"from-{gen}")
     chosen[f"to-{gen}"] = b.selectbox("To class", known, index=1, format_func=names.__getitem__, key=f"to-{gen}")
+    if not amount:
+        return
     chosen[f"cls-{gen}"] = st.slider(
         "Along the class direction", -1.0, 2.0, 0.0, 0.05, key=f"cls-{gen}",
         help="1 adds the mean latent of the target class minus that of the source class",
     )  # fmt: skip
 
 
+def live_editor() -> bool:
+    """The controls, the decode and the traversal row, drawn and decoded by the browser while dragging;
+    False where the server must draw them instead.
+
+    The component reports in three steps, each a rerun: it is there (then, and only then, the decoder is
+    exported: AppTest and other sessions without a browser never pay for it), its decoder drew the start
+    latent (then it is shown and the server's sliders are not), and then the controls' values on each
+    release. Until it reports ok, and wherever it reports a failure, this returns False."""
+    key = f"live-{path}"
+    state = st.session_state.setdefault("slider_live", {}).setdefault(path, {})
+    report = st.session_state.get(key) or {}
+    decoder = None
+    if report.get("ok") is False and not state.get("error"):
+        state["error"] = f"the browser cannot decode here ({ui.plain(report.get('error', 'no reason given'))})"
+    if not state.get("error") and (report.get("alive") or report.get("ok")):
+        try:
+            decoder = cached_decoder(path).read_bytes()
+        except (ExportError, CheckpointError, OSError) as e:
+            state["error"] = f"this model's decoder cannot run in the browser ({ui.plain(e)})"
+    if state.get("error"):
+        st.caption(f"The sliders decode on the server: {state['error']}.")
+        return False
+    controls_id = f"{path}|{gen}"
+    dim_specs = []
+    for d in dims:
+        low = min(float(centre[d] - 4 * std[d]), float(base[d]))
+        high = max(float(centre[d] + 4 * std[d]), float(base[d]))
+        dim_specs.append(
+            {"key": f"dim-{gen}-{d}", "index": d, "label": f"z[{d}]", "min": low, "max": high,
+             "step": (high - low) / 100, "value": float(base[d])}
+        )  # fmt: skip
+    pc_specs = [
+        {"key": f"pc-{gen}-{k}", "label": f"Principal direction {k + 1}", "spread": float(spreads[k]),
+         "min": -3.0, "max": 3.0, "step": 0.1, "value": 0.0}
+        for k in range(len(pcs))
+    ]  # fmt: skip
+    class_spec = class_vector = None
+    if len(known) >= 2:
+        source = st.session_state.get(f"from-{gen}", known[0])
+        target = st.session_state.get(f"to-{gen}", known[1])
+        class_vector = lt.class_direction(data_z, labels, source, target).numpy()
+        class_spec = {"key": f"cls-{gen}", "label": "Along the class direction", "min": -1.0, "max": 2.0,
+                      "step": 0.05, "value": 0.0}  # fmt: skip
+    ok = bool(report.get("ok")) and decoder is not None
+    d = st.session_state.get(f"trav-{gen}", dims[0])
+    steps = (centre[d] + torch.linspace(-3.0, 3.0, 7) * std[d]).tolist()  # as lt.traversal sets them
+    row = {"index": d, "values": steps, "caption": f"z[{d}] from {steps[0]:.2f} to {steps[-1]:.2f} (-3 to +3 sigma)"}
+    latent_sliders(
+        decoder, base.detach().float().numpy(), tuple(model.image_shape),
+        controls_id=controls_id, dims=dim_specs, directions=pc_specs,
+        direction_vectors=pcs.detach().float().reshape(len(pcs), model.latent_dim).numpy(),
+        class_spec=class_spec, class_vector=class_vector, traversal=row, show=ok, key=key,
+    )  # fmt: skip
+    if not ok:
+        return False
+    values = report.get("values", {}) if report.get("controls_id") == controls_id else {}
+    z = edited(lambda key, default: values.get(key, default))
+    state["z"] = z.tolist()  # the latent the browser's controls set, as of their last release
+    class_direction({}, amount=False)
+    st.code(lt.format_latent(z), language=None, wrap_lines=True)
+    st.selectbox("Traversal of dimension", dims, format_func=lambda d: f"z[{d}]", key=f"trav-{gen}")
+    return True
+
+
 def editor() -> None:
     """Only this reruns when a slider moves. The decode is drawn first, from the values the browser
     sent for the controls, so that it is on its way before the ~25 widgets are drawn again."""
+    if LIVE and live_editor():
+        return
     image_col, controls = st.columns([1, 2])
     slot = image_col.empty()
     z = edited(lambda key, default: st.session_state.get(key, default))

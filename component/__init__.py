@@ -1,0 +1,157 @@
+"""genviz's Streamlit component: a model's decoder run in the browser.
+
+`decoder_canvas` sends an ONNX decoder and latents to the page, where onnxruntime-web (WebAssembly,
+single-threaded) decodes them and a canvas draws them as a grid; the browser reports back whether that
+worked. The frontend's source is in `frontend/`; its build, committed, in `build/` (`make component`
+rebuilds it from the lockfile, `make component-check` checks a rebuild gives the same bytes).
+
+Streamlit's components v1 API (`declare_component(path=...)`) serves it: it serves any file of a plain
+folder (the 14 MB .wasm beside the bundle) without installing a package, and it passes bytes arguments
+to the browser in binary; Streamlit's message cache sends an unchanged element once per session.
+"""
+
+import base64
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import streamlit.components.v1 as components
+
+BUILD = Path(__file__).resolve().parent / "build"
+
+
+def _declared():
+    """The component, registered with the running app: declared on each call, since Streamlit registers a
+    declaration only inside a script run (a module imported before one would leave its files unserved)."""
+    return components.declare_component("genviz_decoder_canvas", path=str(BUILD))
+
+
+def decoder_canvas(
+    decoder: bytes,
+    latents: np.ndarray,
+    image_shape: tuple[int, int, int],
+    *,
+    columns: int | None = None,
+    scale: int = 2,
+    report_pixels: bool = False,
+    key: str | None = None,
+) -> dict | None:
+    """Decode `latents` in the browser with `decoder` and draw them as a grid; return what the browser reports.
+
+    Args:
+        decoder: the model's decoder exported to ONNX (`genviz.export.decoder_onnx`): input z (B, latent_dim)
+            float32, output images (B, C, H, W) in [0, 1], dynamic batch. Sent as binary.
+        latents: (N, D) latents, decoded as float32 in one batch. Sent as binary (float32, little-endian).
+        image_shape: (C, H, W) of one decoded image, C 1 (grey) or 3 (RGB); the browser checks the output.
+        columns: images per row of the grid; by default about square (ceil(sqrt(N))).
+        scale: each image pixel is drawn as a scale x scale block of CSS pixels (crisp, no smoothing).
+        report_pixels: also return the decoded images (for parity checks; 4 bytes a pixel, as base64 JSON).
+        key: Streamlit's widget key; give one so that the canvas and its decoder session survive reruns.
+
+    Returns:
+        None until the browser has reported (the first run); then `{"ok": True, "n": N, "ms": decode time}`,
+        plus `"pixels"`: an (N, C, H, W) float32 array when `report_pixels`; or `{"ok": False, "error": "..."}`
+        when WebAssembly or the ONNX runtime fails in this browser, so the page can fall back to decoding on
+        the server.
+    """
+    z = np.ascontiguousarray(latents, dtype="<f4")
+    if z.ndim != 2:
+        raise ValueError(f"latents must be (N, D), got shape {z.shape}")
+    n = z.shape[0]
+    value = _declared()(
+        decoder=bytes(decoder),
+        decoder_id=hashlib.sha256(decoder).hexdigest(),
+        latents=z.tobytes(),
+        latent_shape=list(z.shape),
+        image_shape=list(image_shape),
+        columns=int(columns or max(1, int(np.ceil(np.sqrt(n))))),
+        scale=int(scale),
+        report_pixels=bool(report_pixels),
+        key=key,
+        default=None,
+    )
+    if not isinstance(value, dict):
+        return None
+    result = dict(value)
+    if result.get("ok"):
+        dims = tuple(result.pop("dims"))
+        if dims[1:] != tuple(image_shape):
+            return {"ok": False, "error": f"the decoder drew images of shape {dims[1:]}, not {tuple(image_shape)}"}
+        if "pixels" in result:
+            result["pixels"] = np.frombuffer(base64.b64decode(result["pixels"]), dtype="<f4").reshape(dims)
+    return result
+
+
+def latent_sliders(
+    decoder: bytes | None,
+    base: np.ndarray,
+    image_shape: tuple[int, int, int],
+    *,
+    controls_id: str,
+    dims: list[dict],
+    directions: list[dict],
+    direction_vectors: np.ndarray,
+    class_spec: dict | None = None,
+    class_vector: np.ndarray | None = None,
+    traversal: dict | None = None,
+    show: bool = False,
+    size: int = 280,
+    key: str | None = None,
+) -> dict | None:
+    """The Latent sliders page's controls, drawn and decoded in the browser on every input event while dragging.
+
+    The browser recomposes z as `genviz.latent.edit_latent` does (each shown dimension set to its control,
+    plus amount_k * spread_k * direction_k, plus the class amount times `class_vector`), decodes it with
+    onnxruntime-web and draws it (`size` px, crisp pixels) with the latent as text; Python hears only on
+    `change` (the hand lets go, or a key press).
+
+    Args:
+        decoder: the model's ONNX decoder (`genviz.export.cached_decoder`), sent once in binary; None or b""
+            until the browser has said it is there (so that no export is made for a session without one).
+        base: the start latent (D,), sent as float32.
+        image_shape: (C, H, W) of one decoded image; the browser checks the decoder's output against it.
+        controls_id: the controls are drawn again (at the values given) only when this changes, e.g. on a new
+            start or Reset; otherwise the browser keeps its own values across reruns.
+        dims: one dict per latent dimension shown: key (its name in the returned values), index, label, min,
+            max, step, value.
+        directions: one dict per principal direction: key, label, spread, min, max, step, value.
+        direction_vectors: (K, D) the unit directions, row k for directions[k]; sent as float32.
+        class_spec: the class direction's control (key, label, min, max, step, value), or None for none.
+        class_vector: (D,) the class direction (mean of the target class minus the source's); may change
+            without the controls being drawn again.
+        traversal: the row under the controls, decoded with each z in the same batch: {"index": the dimension,
+            "values": what it is set to in each picture, "caption": the row's caption}; None for no row.
+        show: draw the controls; False keeps the component 0 px high while it loads and checks the decoder.
+        size: the decoded image's width on the page, in CSS pixels (rounded to whole pixels per pixel).
+        key: Streamlit's widget key; give one, so that the iframe and its decoder session survive reruns.
+
+    Returns:
+        None until the browser reports; `{"alive": True}` once it runs (without a decoder); then
+        `{"ok": True, "controls_id": ..., "values": {key: value}, "z": [D floats]}` when the decoder has drawn
+        the start latent and after each change; or `{"ok": False, "error": "..."}` when WebAssembly, the
+        runtime or the decoder fails, so that the page can fall back to decoding on the server.
+    """
+    model = bytes(decoder or b"")
+    vectors = np.ascontiguousarray(direction_vectors, dtype="<f4")
+    value = _declared()(
+        mode="sliders",
+        decoder=model,
+        decoder_id=hashlib.sha256(model).hexdigest() if model else "",
+        base=np.ascontiguousarray(base, dtype="<f4").tobytes(),
+        image_shape=list(image_shape),
+        controls_id=str(controls_id),
+        dims=dims,
+        directions=directions,
+        direction_vectors=vectors.tobytes(),
+        class_spec=class_spec,
+        class_vector=np.ascontiguousarray(class_vector, dtype="<f4").tobytes() if class_vector is not None else b"",
+        class_id=hashlib.sha256(np.ascontiguousarray(class_vector, dtype="<f4").tobytes()).hexdigest()[:16]
+        if class_vector is not None
+        else "",
+        traversal=traversal,
+        show=bool(show),
+        size=int(size),
+        key=key,
+        default=None,
+    )
+    return dict(value) if isinstance(value, dict) else None

@@ -1,0 +1,192 @@
+// The "sliders" mode: the latent sliders of the Latent sliders page, decoded in the browser while the hand drags.
+// Python sends the decoder once, the start latent and the controls' specs; the browser reports
+// {alive: true} when it first runs without a decoder (so Python exports one only for a real browser),
+// {ok: true, controls_id, values, z} once the decoder has drawn and on every `change`, or {ok: false, error}.
+import { drawGrid } from "./canvas";
+import { Decoder } from "./decoder";
+import { setHeight, setValue, type RenderArgs } from "./messages";
+import { buildControls, compose, formatLatent, type Controls, type SliderSpecs } from "./sliders";
+
+function floats(bytes: unknown): Float32Array {
+  const raw = bytes instanceof Uint8Array ? bytes : new Uint8Array(0);
+  return new Float32Array(raw.slice().buffer, 0, raw.byteLength >> 2); // copied: 4-byte aligned
+}
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+let root: HTMLElement | null = null;
+let canvas: HTMLCanvasElement;
+let text: HTMLElement;
+let panel: HTMLElement;
+let row: HTMLCanvasElement;
+let rowCaption: HTMLElement;
+// The traversal row: z with dimension `index` set to each of `values`, decoded in the same batch as z.
+let traversal: { index: number; values: number[]; caption: string } | null = null;
+let decoderId: string | null = null;
+let decoder: Promise<Decoder> | null = null;
+let failed = false;
+let reportedAlive = false;
+let reportedOk = "";
+let controlsId = "";
+let classId = "";
+let specs: SliderSpecs | null = null;
+let controls: Controls | null = null;
+let imageShape: number[] = [1, 28, 28];
+let size = 280;
+// At most one decode runs; while it does, only the newest latent waits (older ones are dropped).
+let running = false;
+let pending: Float32Array | null = null;
+
+function layout(): void {
+  if (root) return;
+  document.getElementById("grid")?.remove();
+  root = document.createElement("div");
+  root.id = "live";
+  root.hidden = true;
+  const picture = document.createElement("div");
+  picture.className = "picture";
+  canvas = document.createElement("canvas");
+  canvas.setAttribute("role", "img");
+  canvas.setAttribute("aria-label", "Decoded latent");
+  canvas.setAttribute("data-testid", "live-canvas");
+  text = document.createElement("pre");
+  text.className = "latent";
+  text.setAttribute("aria-label", "Latent");
+  picture.append(canvas, text);
+  panel = document.createElement("div");
+  panel.className = "controls";
+  const top = document.createElement("div");
+  top.className = "top";
+  top.append(picture, panel);
+  const figure = document.createElement("figure");
+  figure.className = "traversal";
+  row = document.createElement("canvas");
+  row.setAttribute("role", "img");
+  row.setAttribute("aria-label", "Traversal of one dimension");
+  row.setAttribute("data-testid", "live-traversal");
+  rowCaption = document.createElement("figcaption");
+  figure.append(row, rowCaption);
+  root.append(top, figure);
+  document.body.append(root);
+}
+
+function fit(): void {
+  setHeight(root && !root.hidden ? Math.ceil(root.getBoundingClientRect().height) + 8 : 0);
+}
+
+function valuesObject(): Record<string, number> {
+  return Object.fromEntries(controls?.values ?? []);
+}
+
+function report(ms?: number): void {
+  if (!specs || !controls) return;
+  const z = compose(specs, controls.values);
+  setValue({ ok: true, controls_id: controlsId, values: valuesObject(), z: Array.from(z), ms });
+}
+
+function fail(error: unknown): void {
+  failed = true;
+  if (root) root.hidden = true;
+  fit();
+  setValue({ ok: false, error: message(error) });
+}
+
+async function pump(): Promise<void> {
+  if (running) return;
+  running = true;
+  try {
+    while (pending && decoder) {
+      const z = pending;
+      pending = null;
+      const runtime = await decoder;
+      const start = performance.now();
+      const d = z.length;
+      const steps = traversal ? traversal.values.length : 0;
+      const batch = new Float32Array((1 + steps) * d);
+      batch.set(z);
+      for (let i = 0; i < steps; i++) {
+        batch.set(z, (1 + i) * d);
+        batch[(1 + i) * d + traversal!.index] = traversal!.values[i];
+      }
+      const out = await runtime.decode(batch, 1 + steps, d);
+      const ms = performance.now() - start;
+      const [, c, h, w] = out.dims;
+      if (c !== imageShape[0] || h !== imageShape[1] || w !== imageShape[2])
+        throw new Error(`the decoder drew images of shape (${c}, ${h}, ${w}), not (${imageShape.join(", ")})`);
+      const plane = c * h * w;
+      drawGrid(canvas, out.data.subarray(0, plane), [1, c, h, w], 1, Math.max(1, Math.round(size / w)));
+      if (steps) {
+        drawGrid(row, out.data.subarray(plane), [steps, c, h, w], steps, Math.max(1, Math.floor(96 / w)));
+        rowCaption.textContent = traversal!.caption;
+      }
+      text.textContent = formatLatent(z);
+      fit();
+      canvas.dataset.frames = String(Number(canvas.dataset.frames ?? 0) + 1);
+      if (reportedOk !== decoderId) {
+        reportedOk = decoderId ?? "";
+        report(ms);
+      }
+    }
+  } catch (error) {
+    pending = null;
+    fail(error);
+  } finally {
+    running = false;
+  }
+}
+
+function redraw(): void {
+  if (!specs || !controls || failed) return;
+  pending = compose(specs, controls.values);
+  void pump();
+}
+
+export function renderSliders(args: RenderArgs): void {
+  layout();
+  const model = args.decoder instanceof Uint8Array ? args.decoder : new Uint8Array(0);
+  if (model.byteLength === 0) {
+    // No decoder yet: say that a browser is here, and Python exports one.
+    if (!reportedAlive) {
+      reportedAlive = true;
+      setValue({ alive: true, webassembly: typeof WebAssembly === "object" });
+    }
+    return;
+  }
+  imageShape = (args.image_shape as number[]) ?? imageShape;
+  size = Number(args.size ?? 280);
+  const id = String(args.decoder_id);
+  if (id !== decoderId) {
+    decoderId = id;
+    failed = false;
+    decoder = Decoder.load(model.slice());
+    decoder.catch(fail);
+  }
+  if (failed) return;
+  const nextControls = String(args.controls_id);
+  const nextClass = String(args.class_id ?? "");
+  const nextTraversal = (args.traversal as typeof traversal) ?? null;
+  const traversalChanged = JSON.stringify(nextTraversal) !== JSON.stringify(traversal);
+  traversal = nextTraversal;
+  if (nextControls !== controlsId) {
+    controlsId = nextControls;
+    classId = nextClass;
+    specs = {
+      base: floats(args.base),
+      dims: (args.dims as SliderSpecs["dims"]) ?? [],
+      directions: (args.directions as SliderSpecs["directions"]) ?? [],
+      directionVectors: floats(args.direction_vectors),
+      classSpec: (args.class_spec as SliderSpecs["classSpec"]) ?? null,
+      classVector: args.class_spec ? floats(args.class_vector) : null,
+    };
+    controls = buildControls(panel, specs, redraw, () => report());
+    redraw();
+  } else if ((nextClass !== classId || traversalChanged) && specs) {
+    classId = nextClass;
+    specs.classVector = specs.classSpec ? floats(args.class_vector) : null;
+    redraw();
+  }
+  root!.hidden = !args.show;
+  fit();
+}
