@@ -11,6 +11,7 @@ to the browser in binary; Streamlit's message cache sends an unchanged element o
 """
 
 import base64
+import functools
 import hashlib
 from pathlib import Path
 
@@ -18,6 +19,13 @@ import numpy as np
 import streamlit.components.v1 as components
 
 BUILD = Path(__file__).resolve().parent / "build"
+
+
+@functools.lru_cache(maxsize=8)
+def _digest(data: bytes) -> str:
+    """SHA-256 of a decoder, computed once per bytes object: a page passes the same cached object on every
+    rerun, whose hash Python keeps, so a slider's release does not hash 2 MB again."""
+    return hashlib.sha256(data).hexdigest() if data else ""
 
 
 def _declared():
@@ -60,7 +68,7 @@ def decoder_canvas(
     n = z.shape[0]
     value = _declared()(
         decoder=bytes(decoder),
-        decoder_id=hashlib.sha256(decoder).hexdigest(),
+        decoder_id=_digest(bytes(decoder)),
         latents=z.tobytes(),
         latent_shape=list(z.shape),
         image_shape=list(image_shape),
@@ -136,7 +144,7 @@ def latent_sliders(
     value = _declared()(
         mode="sliders",
         decoder=model,
-        decoder_id=hashlib.sha256(model).hexdigest() if model else "",
+        decoder_id=_digest(model),
         base=np.ascontiguousarray(base, dtype="<f4").tobytes(),
         image_shape=list(image_shape),
         controls_id=str(controls_id),

@@ -2,17 +2,16 @@
 files and the settings, and read back once per process."""
 
 import os
-from pathlib import Path
 
 import streamlit as st
 import torch
 
 from genviz import latent as lt
-from genviz.checkpoint import CONFIG_FILE, WEIGHTS_FILE, fingerprint
+from genviz.checkpoint import fingerprint
 from genviz.data import ImageDataset, cache_dir, load_dataset
 from genviz.models import GenerativeModel
 from ui.feedback import progress
-from ui.resources import cached_test_set, dataset_name, labelled_samples, latent_sample, test_subset
+from ui.resources import cached_test_set, dataset_name, files_stamp, labelled_samples, latent_sample, test_subset
 from ui.text import plain
 
 # In every map file's name: bumped when what a map's points are changes, so that older files are not
@@ -22,14 +21,13 @@ MAP_FORMAT = "v2"
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def cached_fingerprint(path: str, stamp: tuple) -> str:
-    """The folder's fingerprint, hashed again only when its files change (`stamp`: their mtimes
-    and sizes), not on every click of the map."""
+    """The folder's fingerprint, hashed again only when its files change (`stamp`), not on every click
+    of the map."""
     return fingerprint(path)
 
 
 def model_fingerprint(path: str) -> str:
-    files = [Path(path) / name for name in (CONFIG_FILE, WEIGHTS_FILE)]
-    return cached_fingerprint(path, tuple((f.stat().st_mtime_ns, f.stat().st_size) for f in files))
+    return cached_fingerprint(path, files_stamp(path))
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)

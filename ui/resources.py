@@ -2,14 +2,17 @@
 stratified test subsets, latents and directions derived from them (`st.cache_data`; an argument prefixed
 with _ is not hashed: the model is named by its path instead)."""
 
+from pathlib import Path
+
 import numpy as np
 import streamlit as st
 import torch
 
 from genviz import CheckpointError, load_model
 from genviz import latent as lt
-from genviz.checkpoint import find_classifier
+from genviz.checkpoint import CONFIG_FILE, WEIGHTS_FILE, find_classifier
 from genviz.data import ImageDataset, load_dataset, to_float
+from genviz.export import cached_decoder
 from genviz.models import Classifier, GenerativeModel, Model
 
 SAMPLE = 2000  # test images behind the latent sample: directions, class directions, PCA maps, dimension order
@@ -19,6 +22,25 @@ SAMPLE = 2000  # test images behind the latent sample: directions, class directi
 def cached_model(path: str) -> Model:
     """One model per folder per process, shared by every session (never trained or edited)."""
     return load_model(path)
+
+
+def files_stamp(path: str) -> tuple:
+    """The modification times and sizes of a checkpoint folder's config and weights: what changes when
+    they are replaced, read without hashing them."""
+    files = [Path(path) / name for name in (CONFIG_FILE, WEIGHTS_FILE)]
+    return tuple((f.stat().st_mtime_ns, f.stat().st_size) for f in files)
+
+
+@st.cache_resource(max_entries=8, show_spinner="Exporting the decoder for the browser...")
+def _decoder_bytes(path: str, stamp: tuple) -> bytes:
+    return cached_decoder(path).read_bytes()
+
+
+def decoder_bytes(path: str) -> bytes:
+    """The folder's ONNX decoder (`genviz.export.cached_decoder`), read once per version of its files and
+    shared by every session, not hashed and read again on each release of a live slider. Raises
+    ExportError, CheckpointError or OSError as cached_decoder does."""
+    return _decoder_bytes(path, files_stamp(path))
 
 
 @st.cache_resource(show_spinner="Loading the test set...")

@@ -10,7 +10,7 @@ import ui
 from component import latent_sliders
 from genviz import latent as lt
 from genviz.checkpoint import CheckpointError
-from genviz.export import ExportError, cached_decoder
+from genviz.export import ExportError
 from genviz.images import enlarge, png_bytes, to_pil
 
 MAX_SLIDERS = 32
@@ -154,7 +154,7 @@ def live_editor() -> bool:
         state["error"] = f"the browser cannot decode here ({ui.plain(report.get('error', 'no reason given'))})"
     if not state.get("error") and (report.get("alive") or report.get("ok")):
         try:
-            decoder = cached_decoder(path).read_bytes()
+            decoder = ui.decoder_bytes(path)
         except (ExportError, CheckpointError, OSError) as e:
             state["error"] = f"this model's decoder cannot run in the browser ({ui.plain(e)})"
     if state.get("error"):

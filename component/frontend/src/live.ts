@@ -39,6 +39,14 @@ let size = 280;
 let running = false;
 let pending: Float32Array | null = null;
 
+function picturedCanvas(label: string, testId: string): HTMLCanvasElement {
+  const c = document.createElement("canvas");
+  c.setAttribute("role", "img");
+  c.setAttribute("aria-label", label);
+  c.setAttribute("data-testid", testId);
+  return c;
+}
+
 function layout(): void {
   if (root) return;
   document.getElementById("grid")?.remove();
@@ -47,10 +55,7 @@ function layout(): void {
   root.hidden = true;
   const picture = document.createElement("div");
   picture.className = "picture";
-  canvas = document.createElement("canvas");
-  canvas.setAttribute("role", "img");
-  canvas.setAttribute("aria-label", "Decoded latent");
-  canvas.setAttribute("data-testid", "live-canvas");
+  canvas = picturedCanvas("Decoded latent", "live-canvas");
   text = document.createElement("pre");
   text.className = "latent";
   text.setAttribute("aria-label", "Latent");
@@ -62,10 +67,7 @@ function layout(): void {
   top.append(picture, panel);
   const figure = document.createElement("figure");
   figure.className = "traversal";
-  row = document.createElement("canvas");
-  row.setAttribute("role", "img");
-  row.setAttribute("aria-label", "Traversal of one dimension");
-  row.setAttribute("data-testid", "live-traversal");
+  row = picturedCanvas("Traversal of one dimension", "live-traversal");
   rowCaption = document.createElement("figcaption");
   figure.append(row, rowCaption);
   root.append(top, figure);
