@@ -23,11 +23,16 @@ from safetensors import safe_open
 
 from genviz.device import best_device
 from genviz.files import atomic_paths, write_json, write_text
+from genviz.images import Preparation, default_preparation
 from genviz.models import REGISTRY, CheckpointInfo, DatasetInfo, Model, build_model
 
 CONFIG_FILE, WEIGHTS_FILE, METRICS_FILE, CARD_FILE = "config.json", "model.safetensors", "metrics.json", "README.md"
 CONFIG_KEYS = {"genviz_version", "family", "model", "dataset", "training"}
 DATASET_KEYS = {"name", "class_names", "normalization"}
+# Keys 'dataset' may have besides: how uploads are prepared (genviz.images.Preparation), which save_checkpoint now
+# always records. Folders saved before (the shipped checkpoints among them) get genviz.images.default_preparation's,
+# by the dataset's name and the image shape: their config.json, which caches' fingerprints hash, stays as it is.
+OPTIONAL_DATASET_KEYS = {"preparation"}
 # Models take pixels scaled from [0, 255] to [0, 1]; no mean/std shift.
 PIXELS_0_1 = {"input_range": [0.0, 1.0]}
 MAX_CONFIG_BYTES = 1 << 20
@@ -42,8 +47,11 @@ class CheckpointError(Exception):
     """A checkpoint folder that cannot be loaded; the message names the file and the problem."""
 
 
-def dataset_info(name: str, class_names: list[str]) -> dict:
-    return {"name": name, "class_names": list(class_names), "normalization": PIXELS_0_1}
+def dataset_info(name: str, class_names: list[str], preparation: Preparation | None = None) -> dict:
+    """config.json's 'dataset'. save_checkpoint records the default preparation for the model's image shape
+    (genviz.images.default_preparation) where `preparation` is None."""
+    info = {"name": name, "class_names": list(class_names), "normalization": PIXELS_0_1}
+    return info if preparation is None else {**info, "preparation": preparation.as_dict()}
 
 
 def save_checkpoint(
@@ -67,6 +75,8 @@ def save_checkpoint(
         k: (v.to(dtype) if v.is_floating_point() else v).detach().cpu().contiguous()
         for k, v in model.state_dict().items()
     }
+    if "preparation" not in dataset:  # recorded, so that a later change of the defaults leaves the model as it was
+        dataset = {**dataset, "preparation": default_preparation(model.image_shape, dataset["name"]).as_dict()}
     config = {
         "genviz_version": __version__,
         "family": model.family,
@@ -120,8 +130,13 @@ def read_config(folder: str | os.PathLike) -> dict:
     if config["family"] not in REGISTRY:
         raise _fail(folder, CONFIG_FILE, f"unknown model family {config['family']!r}; known: {', '.join(REGISTRY)}")
     dataset = config["dataset"]
-    if not isinstance(dataset, dict) or dataset.keys() != DATASET_KEYS:
-        raise _fail(folder, CONFIG_FILE, f"'dataset' must have exactly the keys {', '.join(sorted(DATASET_KEYS))}")
+    if not isinstance(dataset, dict) or not DATASET_KEYS <= dataset.keys() <= DATASET_KEYS | OPTIONAL_DATASET_KEYS:
+        raise _fail(
+            folder,
+            CONFIG_FILE,
+            f"'dataset' must have exactly the keys {', '.join(sorted(DATASET_KEYS))}, "
+            f"and may have {', '.join(sorted(OPTIONAL_DATASET_KEYS))}",
+        )
     if dataset["normalization"] != PIXELS_0_1:
         raise _fail(folder, CONFIG_FILE, f"unsupported normalization {reprlib.repr(dataset['normalization'])}")
     names = dataset["class_names"]
@@ -130,7 +145,21 @@ def read_config(folder: str | os.PathLike) -> dict:
     if not isinstance(config["genviz_version"], str) or not isinstance(config["training"], dict):
         raise _fail(folder, CONFIG_FILE, "'genviz_version' must be a string and 'training' a JSON object")
     config["model"] = _model_settings(folder, config)
+    if "preparation" in dataset:
+        try:
+            Preparation.from_dict(dataset["preparation"]).check(config["model"]["image_shape"])
+        except (ValueError, TypeError) as e:
+            raise _fail(folder, CONFIG_FILE, f"'dataset.preparation': {e}") from None
     return config
+
+
+def dataset_preparation(config: dict) -> Preparation:
+    """How uploads are prepared for the model of a config read_config checked: the recorded preparation, else the
+    default for its dataset and image shape (checkpoints written before preparations were recorded)."""
+    dataset = config["dataset"]
+    if "preparation" in dataset:
+        return Preparation.from_dict(dataset["preparation"])
+    return default_preparation(tuple(config["model"]["image_shape"]), dataset["name"])
 
 
 def _setting(name: str, kind, value):
@@ -264,9 +293,8 @@ def load_model(path: str | os.PathLike, device: str | torch.device | None = None
         model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})
     except Exception as e:  # not expected after the checks above (perhaps out of memory); still one error type
         raise CheckpointError(f"{folder}: cannot be loaded ({first_line(e)})") from None
-    model.checkpoint = CheckpointInfo(
-        str(folder), DatasetInfo(**config["dataset"]), config["training"], config["genviz_version"]
-    )
+    dataset = DatasetInfo(**{**config["dataset"], "preparation": dataset_preparation(config)})
+    model.checkpoint = CheckpointInfo(str(folder), dataset, config["training"], config["genviz_version"])
     return model.to(best_device(device)).eval().requires_grad_(False)
 
 

@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 import streamlit as st
 import torch
-from PIL import Image
+from PIL import Image, ImageFilter
 from streamlit.delta_generator import DeltaGenerator
+from streamlit.proto.Block_pb2 import Block
 from streamlit.testing.v1 import AppTest
 
 import ui
@@ -25,6 +26,7 @@ from genviz.data import data_root
 from support.apptest import images, open_page
 
 pytestmark = pytest.mark.slow  # every test runs the app on trained or shipped models
+HORIZONTAL = Block.FlexContainer.Direction.HORIZONTAL
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -55,6 +57,31 @@ def drawn_digit(mnist_test, index: int) -> np.ndarray:
     """A test digit as a person would draw it: dark ink on white paper, at 4x the size."""
     digit = Image.fromarray(255 - mnist_test.images[index, 0].numpy())
     return np.asarray(digit.resize((112, 112), Image.Resampling.BILINEAR))
+
+
+def photographed_digit(mnist_test, index: int, name: str = "photo.jpg") -> tuple[str, bytes, str]:
+    """A test digit as a phone photo of it: dark ink on grey paper under uneven light, small and off-centre in a
+    640x480 picture, blurred, noisy, a JPEG."""
+    ink = Image.fromarray(mnist_test.images[index, 0].numpy()).resize((140, 140), Image.Resampling.BICUBIC)
+    alpha = np.zeros((480, 640), dtype=np.float32)
+    alpha[60:200, 400:540] = np.asarray(ink, dtype=np.float32) / 255
+    paper = 160 + np.linspace(-15, 15, 640, dtype=np.float32)[None]
+    picture = Image.fromarray((paper * (1 - alpha) + 40 * alpha).astype(np.uint8)).filter(ImageFilter.GaussianBlur(1))
+    noisy = np.asarray(picture, dtype=np.float32) + np.random.default_rng(index).normal(0, 4, (480, 640))
+    buffer = io.BytesIO()
+    Image.fromarray(noisy.clip(0, 255).astype(np.uint8)).save(buffer, format="JPEG", quality=70)
+    return name, buffer.getvalue(), "image/jpeg"
+
+
+def side_by_side(app) -> list:
+    """The rows of the uploads' expander: each (received picture, the model's input, the notes' markdown)."""
+    (expander,) = [e for e in app.expander if e.label.startswith("How ") and "prepared" in e.label]
+    rows = [
+        block
+        for block in expander.children.values()
+        if block.type == "flex_container" and block.proto.flex_container.direction == HORIZONTAL
+    ]
+    return [tuple(row.children.values()) for row in rows]
 
 
 def tile(strip: np.ndarray, k: int, size: int = 28) -> np.ndarray:
@@ -107,6 +134,8 @@ def test_interpolate_between_an_upload_and_a_random_latent(app, media, mnist_tes
     notes = " ".join(e.proto.body for e in app.get("markdown"))
     assert "inverted" in notes  # dark ink on white: inverted for a model of white digits on black
     assert any(img.captions[0] == "slerp strip of 8" for img in images(app.main))
+    ((received, given, _),) = side_by_side(app)  # in the endpoint's column: as received, then the input
+    assert received.captions == ["as received"] and given.captions == [ui.plain("the model's input")]
     app.radio(key="interp_invert").set_value("No").run()
     assert "inverted" not in " ".join(e.proto.body for e in app.get("markdown"))
 
@@ -150,6 +179,34 @@ def test_reconstruct_compares_models_and_keeps_going_past_a_bad_upload(app, medi
     assert list(app.dataframe[0].value["model"]) == ["mnist-ae", "mnist-vae"] * 2
 
 
+def test_reconstruct_shows_each_upload_as_received_beside_the_models_input_and_the_preparation_can_be_switched_off(
+    app, media, mnist_test
+):
+    open_page(app, "views/reconstruct.py", "mnist-vae")
+    assert app.radio(key="recon_fit").value == ui.widgets.AS_TRAINED  # the checkpoint's own preparation first
+    app.file_uploader(key="recon_files").set_value([photographed_digit(mnist_test, 0)]).run()
+    assert not app.exception and not app.error
+    ((received, given, notes),) = side_by_side(app)
+    assert (received.type, given.type) == ("image", "image")
+    assert received.captions == ["as received"] and given.captions == [ui.plain("the model's input")]
+    assert picture(media, received).shape[:2] == (84, 112)  # the whole photo, 640x480, drawn 112 wide
+    # The model's input, drawn 4x: the photo's digit, light on black, its box fitting 20x20 and centred by mass.
+    small = picture(media, given)[::4, ::4].astype(np.float64)
+    rows, cols = np.nonzero(small)
+    assert max(rows.max() - rows.min(), cols.max() - cols.min()) + 1 == 20 and small[0].max() == 0
+    centre = (small.sum(1) @ np.arange(28) / small.sum(), small.sum(0) @ np.arange(28) / small.sum())
+    assert abs(centre[0] - 14) <= 1 and abs(centre[1] - 14) <= 1
+    (shown,) = [img for img in images(app.main) if img.captions[0] == ui.plain("photo.jpg")]  # the model's row
+    assert np.array_equal(picture(media, shown)[::4, ::4], small.astype(np.uint8))
+    assert ui.plain("photo.jpg") in notes.value and "inverted" in notes.value
+    assert "cropped to the subject" in notes.value and "by its centre of mass" in notes.value
+
+    app.radio(key="recon_fit").set_value("pad").run()  # the preparation switched off: the whole picture, padded
+    ((_, given, notes),) = side_by_side(app)
+    assert "cropped to the subject" not in notes.value and "keeping the aspect ratio and padding" in notes.value
+    assert picture(media, given)[::4, ::4][:3].max() > 0  # the paper's border, not a clean background
+
+
 def test_denoising_lab_measures_each_model_and_draws_the_curve(app, mnist_test, tmp_path):
     open_page(app, "views/reconstruct.py", "mnist-vae")
     app.radio(key="recon_mode").set_value("Denoising lab").run()
@@ -188,6 +245,9 @@ def test_anomaly_scores_a_clean_digit_below_the_95th_percentile_and_a_cifar_imag
     uploads = [png(mnist_test.images[0, 0].numpy(), "test-0.png"), cifar_jpeg()]
     shipped.file_uploader(key="anomaly_files").set_value(uploads).run()
     assert not shipped.exception and not shipped.error
+    assert [tuple(e.captions[0] for e in row[:2]) for row in side_by_side(shipped)] == [
+        ("as received", ui.plain("the model's input"))
+    ] * 2
     rows = {r["image"]: r for r in shipped.dataframe[0].value.to_dict("records")}
     assert rows["test-0.png"]["percentile"] < 95 and not rows["test-0.png"]["flagged"]
     assert rows[cifar_jpeg()[0]]["percentile"] > 95 and rows[cifar_jpeg()[0]]["flagged"]

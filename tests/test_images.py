@@ -2,6 +2,7 @@
 
 import io
 import random
+import re
 import struct
 import warnings
 import zipfile
@@ -10,21 +11,27 @@ import zlib
 import numpy as np
 import pytest
 import torch
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
 from genviz import images
 from genviz.images import (
+    FASHION_MNIST,
     FITS,
     MAX_SIDE,
     MAX_UPLOAD_BYTES,
+    MNIST,
+    RECEIVED_SIDE,
     ModelInput,
+    Preparation,
     Upload,
     UploadError,
+    default_preparation,
     gif_bytes,
     heatmap,
     is_dark_on_light,
     mp4_bytes,
     png_bytes,
+    prepare,
     read_upload,
     to_model_input,
     upload_to_input,
@@ -412,22 +419,34 @@ def test_crop_resizes_straight_to_the_target(monkeypatch):
 # upload_to_input
 
 
-def test_upload_to_input_reads_then_fits():
+def test_upload_to_input_reads_then_prepares():
     result = upload_to_input(encode(stroke(), "PNG"), "digit.png", (1, 28, 28))
     assert isinstance(result, ModelInput) and result.name == "digit.png"
-    tensor, notes = to_model_input(stroke(), (1, 28, 28))
+    tensor, notes = prepare(stroke(), (1, 28, 28), MNIST)  # one channel at 28x28: prepared as MNIST was
     assert torch.equal(result.image, tensor) and result.notes == notes
+    # A plain fit by name, as before: to_model_input's.
+    padded = upload_to_input(encode(stroke(), "PNG"), "digit.png", (1, 28, 28), "pad")
+    tensor, notes = to_model_input(stroke(), (1, 28, 28))
+    assert torch.equal(padded.image, tensor) and padded.notes == notes
+    assert upload_to_input(encode(stroke(), "PNG"), "d.png", (1, 28, 28), preparation=Preparation("pad")).notes == notes
 
 
 def test_upload_to_input_keeps_both_steps_notes():
     image = halves((0, 0), (0, 255), size=(40, 20), mode="LA")
-    result = upload_to_input(encode(image, "PNG"), "ink.png", (3, 32, 32))
+    result = upload_to_input(encode(image, "PNG"), "ink.png", (3, 32, 32))  # colour: cropped, as natural images
     assert result.image.shape == (3, 32, 32)
     assert result.notes == [
         "transparent pixels laid on white, as a browser shows them",
         "greyscale copied into the 3 colour channels",
-        "resized from 40x20 to 32x32, keeping the aspect ratio and padding the top and bottom",
+        "resized from 40x20 to 32x32, keeping the aspect ratio and cropping the sides",
     ]
+
+
+def test_upload_to_input_keeps_the_upload_as_received_small():
+    result = upload_to_input(encode(stroke(1000, 500), "PNG"), "digit.png", (1, 28, 28))
+    assert result.received.size == (RECEIVED_SIDE, RECEIVED_SIDE // 2) and result.received.mode == "L"
+    small = upload_to_input(encode(halves(RED, GREEN), "PNG"), "small.png", (3, 32, 32))
+    assert np.array_equal(np.asarray(small.received), np.asarray(halves(RED, GREEN)))  # as it was, not scaled up
 
 
 def test_upload_to_input_refuses_bad_files_and_bad_arguments_apart():
@@ -440,6 +459,12 @@ def test_upload_to_input_refuses_bad_files_and_bad_arguments_apart():
     for shape in [(2, 28, 28), (1, 0, 28), (28, 28)]:
         with pytest.raises(ValueError, match="shape must be"):
             upload_to_input(encode(stroke(), "PNG"), "digit.png", shape)
+    with pytest.raises(ValueError, match="not both"):
+        upload_to_input(b"just text", "notes.png", (1, 28, 28), "pad", preparation=MNIST)
+    with pytest.raises(ValueError, match="one-channel models"):
+        upload_to_input(b"just text", "notes.png", (3, 32, 32), preparation=MNIST)
+    with pytest.raises(ValueError, match="does not fit"):
+        upload_to_input(b"just text", "notes.png", (1, 16, 16), preparation=MNIST)
 
 
 def test_bad_arguments_raise():
@@ -447,6 +472,257 @@ def test_bad_arguments_raise():
         to_model_input(stroke(), (1, 28, 28), fit="zoom")
     with pytest.raises(ValueError, match="not RGBA"):
         to_model_input(Image.new("RGBA", (4, 4)), (3, 32, 32))
+
+
+# Preparing an upload as the training images were
+
+
+def photo(
+    size=(640, 480), at=(380, 150), height=160, paper=170, ink=40, light=30, noise=5, specks=0, seed=0
+) -> Image.Image:
+    """A phone-photo-like digit: a dark '7' (two strokes) `height` pixels tall with its top left at `at`, on grey
+    paper under uneven light (`light` levels across the picture), blurred, with noise and black specks."""
+    rng = np.random.default_rng(seed)
+    mask = Image.new("L", size, 0)
+    x, y = at
+    w = height * 3 // 4
+    ImageDraw.Draw(mask).line([(x, y), (x + w, y), (x + w // 3, y + height)], fill=255, width=max(2, height // 9))
+    alpha = np.asarray(mask.rotate(8, center=(x, y), resample=Image.Resampling.BILINEAR), dtype=np.float32) / 255
+    ramp = np.linspace(-light / 2, light / 2, size[0], dtype=np.float32)[None]
+    values = (paper + ramp) * (1 - alpha) + ink * alpha
+    blurred = Image.fromarray(values.clip(0, 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(1.2))
+    values = np.asarray(blurred, dtype=np.float32) + rng.normal(0, noise, (size[1], size[0]))
+    for sx, sy in rng.integers(0, min(size), (specks, 2)):
+        values[sy : sy + 4, sx : sx + 4] = ink
+    return Image.fromarray(values.clip(0, 255).astype(np.uint8))
+
+
+def centre_of_mass(tensor: torch.Tensor) -> tuple[float, float]:
+    """(row, column) of an image's (1, H, W) centre of mass, pixel centres counted from 0."""
+    image = tensor[0].double()
+    rows, cols = torch.arange(image.shape[0]).double(), torch.arange(image.shape[1]).double()
+    return float(image.sum(1) @ rows / image.sum()), float(image.sum(0) @ cols / image.sum())
+
+
+def ink_box(tensor: torch.Tensor) -> tuple[int, int, int, int]:
+    """(top, left, height, width) of the box around every pixel that is not the background (0)."""
+    rows, cols = torch.nonzero(tensor[0] > 0, as_tuple=True)
+    return int(rows.min()), int(cols.min()), int(rows.max() - rows.min() + 1), int(cols.max() - cols.min() + 1)
+
+
+def test_a_photo_of_a_digit_is_prepared_as_mnist_was():
+    """Dark ink on grey paper, small and off-centre: light on black, its box fitting 20x20 (the longer side 20),
+    its centre of mass at (14, 14) within a pixel, the background the model's (0) exactly, its strokes at full
+    strength."""
+    tensor, notes = prepare(photo(), (1, 28, 28), MNIST)
+    assert tensor.shape == (1, 28, 28) and tensor.dtype == torch.float32
+    top, left, height, width = ink_box(tensor)
+    assert max(height, width) == 20 and min(height, width) >= 10
+    row, col = centre_of_mass(tensor)
+    assert abs(row - 14) <= 1 and abs(col - 14) <= 1
+    assert (tensor[0, :top] == 0).all() and (tensor[0, top + height :] == 0).all()  # a clean background
+    assert (tensor[0, :, :left] == 0).all() and (tensor[0, :, left + width :] == 0).all()
+    on = tensor[tensor > 0.05]
+    assert 0.25 <= float((on >= 0.99).float().mean()) <= 0.55  # about 0.4 of the strokes at full strength, as MNIST
+    assert notes[0] == "inverted: the model was trained on light-on-dark images and this one is dark-on-light"
+    paper = re.match(r"background levelled: the paper \(about (\d+) of 255, from (\d+) to (\d+) across", notes[1])
+    assert paper and abs(int(paper[1]) - 170) <= 3 and int(paper[3]) - int(paper[2]) >= 20  # the light's ramp
+    (crop,) = [n for n in notes if n.startswith("cropped to the subject")]
+    x, y = (int(v) for v in crop.split("at (")[1].rstrip(")").split(", "))
+    assert 360 <= x <= 390 and 110 <= y <= 150  # where the '7' is (its top right turned up), in pixels
+    assert notes[-1].endswith("placed in 28x28 by its centre of mass, as the training images were")
+
+
+def test_a_large_photo_is_searched_reduced_and_gives_the_same_digit():
+    small, _ = prepare(photo(), (1, 28, 28), MNIST)
+    large = photo(size=(2560, 1920), at=(1520, 600), height=640, noise=2).resize((2560, 1920))
+    tensor, notes = prepare(large, (1, 28, 28), MNIST)
+    assert ink_box(tensor)[2:] == ink_box(small)[2:]
+    assert float((tensor - small).abs().mean()) < 0.05
+    (crop,) = [n for n in notes if n.startswith("cropped to the subject")]
+    assert "at (15" in crop  # in the large picture's own pixels
+
+
+def test_uneven_light_and_specks_leave_a_clean_background():
+    tensor, notes = prepare(photo(light=80, noise=8, specks=40, seed=3), (1, 28, 28), MNIST)
+    top, left, height, width = ink_box(tensor)
+    assert max(height, width) == 20  # no speck widened the box
+    assert any(n.endswith("specks left out") for n in notes)
+    assert "from 1" in notes[1]  # the paper's range across the picture is said
+
+
+def test_the_box_centring_and_full_strength_of_fashion_mnist():
+    tensor, notes = prepare(photo(), (1, 28, 28), FASHION_MNIST)
+    top, left, height, width = ink_box(tensor)
+    assert max(height, width) == 28 and abs((left + width / 2) - 14) <= 1 and abs((top + height / 2) - 14) <= 1
+    mnist, _ = prepare(photo(), (1, 28, 28), MNIST)
+    assert float(tensor.max()) == 1 and float((tensor >= 0.99).sum()) < float((mnist >= 0.99).sum()) * (28 / 20) ** 2
+    assert notes[-1].endswith("placed in 28x28 by its box, as the training images were")
+
+
+def test_an_image_already_as_the_training_images_is_used_as_it_is(mnist_test):
+    digit = mnist_test.images[1, 0].numpy()
+    tensor, notes = prepare(Image.fromarray(digit), (1, 28, 28), MNIST)
+    assert torch.equal((tensor[0] * 255).round().byte(), torch.from_numpy(digit))
+    assert notes == [
+        "already as the training images are (a clean background, the subject within 20x20 and centred): used as it is"
+    ]
+    # Off-centre, it is prepared: moved back to the centre, its box fitting 20x20.
+    shifted = np.roll(digit, (5, -4), axis=(0, 1))
+    tensor, notes = prepare(Image.fromarray(shifted), (1, 28, 28), MNIST)
+    row, col = centre_of_mass(tensor)
+    assert abs(row - 14) <= 1 and abs(col - 14) <= 1 and max(ink_box(tensor)[2:]) == 20
+
+
+BLANKS = {
+    "white": Image.new("L", (300, 200), 255),
+    "black, all ink": Image.new("L", (300, 200), 0),
+    "grey noise": Image.fromarray(np.random.default_rng(0).normal(150, 8, (200, 300)).clip(0, 255).astype(np.uint8)),
+    "too faint": Image.fromarray(np.full((200, 300), 150, np.uint8)).point(lambda v: v),
+    "a colour": Image.new("RGB", (300, 200), (20, 200, 30)),
+}
+BLANKS["too faint"].paste(160, (100, 50, 140, 150))  # 10 levels above the paper
+
+
+@pytest.mark.parametrize("name", BLANKS)
+def test_blank_pictures_say_so_and_are_padded(name):
+    image = BLANKS[name]
+    tensor, notes = prepare(image, (1, 28, 28), MNIST)
+    padded, padding_notes = to_model_input(image, (1, 28, 28), "pad")
+    assert torch.equal(tensor, padded)
+    (reason,) = [n for n in notes if n.endswith("the whole picture is padded instead")]
+    assert reason.startswith("nothing stands out")
+    assert notes[-1] == padding_notes[-1]
+
+
+def test_a_tiny_picture_is_padded_and_says_why():
+    tensor, notes = prepare(Image.new("L", (7, 30), 255), (1, 28, 28), MNIST)
+    assert tensor.shape == (1, 28, 28)
+    assert (
+        notes[0] == "at 7x30 pixels the picture is too small to find a subject in; the whole picture is padded instead"
+    )
+    assert notes[1:] == to_model_input(Image.new("L", (7, 30), 255), (1, 28, 28), "pad")[1]
+
+
+def test_a_speck_alone_is_nearly_blank():
+    image = Image.new("L", (400, 300), 0)
+    image.paste(255, (200, 150, 202, 152))  # 4 pixels
+    tensor, notes = prepare(image, (1, 28, 28), MNIST)
+    assert notes[0].startswith("nearly blank: the largest mark covers 0.003% of the picture")  # 4 of 120,000
+    assert torch.equal(tensor, to_model_input(image, (1, 28, 28), "pad")[0])
+
+
+def test_two_digits_keep_the_larger_and_say_the_other_was_left_out():
+    image = Image.new("L", (600, 300), 220)
+    draw = ImageDraw.Draw(image)
+    draw.line([(100, 60), (100, 240)], fill=20, width=14)  # a '1', 180 tall
+    draw.ellipse([330, 40, 480, 260], outline=20, width=14)  # a '0', 220 tall: more ink
+    tensor, notes = prepare(image, (1, 28, 28), MNIST)
+    assert "1 other mark of a size with the subject left out" in notes[2]
+    (crop,) = [n for n in notes if n.startswith("cropped to the subject")]
+    assert "at (32" in crop  # the '0', from x = 330 less its anti-aliased edge
+    assert ink_box(tensor)[2] == 20 and ink_box(tensor)[3] >= 12  # the '0': wide, not a '1'
+
+
+def test_a_shadow_along_the_edge_is_left_out():
+    image = Image.new("L", (400, 300), 200)
+    image.paste(40, (0, 0, 400, 60))  # the table beyond the paper's edge
+    ImageDraw.Draw(image).line([(200, 100), (200, 260)], fill=30, width=12)
+    tensor, notes = prepare(image, (1, 28, 28), MNIST)
+    assert "1 mark along the picture's edge left out" in notes
+    assert ink_box(tensor)[2] == 20 and ink_box(tensor)[3] <= 4  # the stroke alone, 20 tall
+
+
+@pytest.mark.parametrize("size", [(4000, 9), (9, 4000), (8, 8), (65_535, 8)])
+def test_extreme_aspect_ratios_are_prepared_or_padded_with_a_note(size):
+    image = Image.new("L", size, 255)
+    ImageDraw.Draw(image).line([(0, 0), size], fill=0, width=3)
+    tensor, notes = prepare(image, (1, 28, 28), MNIST)
+    assert tensor.shape == (1, 28, 28) and 0 <= tensor.min() and tensor.max() <= 1 and notes
+    assert any(n.startswith(("cropped to the subject", "nothing stands out", "nearly blank")) for n in notes)
+
+
+def test_invert_can_be_forced_either_way():
+    image = photo()
+    _, notes = prepare(image, (1, 28, 28), MNIST, invert=False)  # the ink is then darker than the background
+    assert not any("inverted" in n for n in notes) and "nothing stands out" in notes[0]
+    _, notes = prepare(image, (1, 28, 28), MNIST, invert=True)
+    assert notes[0] == "inverted, as asked" and any(n.startswith("cropped to the subject") for n in notes)
+    # Light ink on dark paper needs no inversion: found as it is.
+    tensor, notes = prepare(ImageOps.invert(image), (1, 28, 28), MNIST)
+    assert not any("inverted" in n for n in notes) and torch.equal(tensor, prepare(image, (1, 28, 28), MNIST)[0])
+
+
+def test_colour_pictures_are_made_grey_for_the_subject():
+    tensor, notes = prepare(photo().convert("RGB"), (1, 28, 28), MNIST)
+    assert notes[0] == "converted to greyscale" and max(ink_box(tensor)[2:]) == 20
+
+
+def components(mask: np.ndarray) -> np.ndarray:
+    """8-connected components by flood fill, the slow and obvious way: labels numbered in scan order."""
+    labels, count = np.zeros(mask.shape, dtype=int), 0
+    for start in zip(*np.nonzero(mask), strict=True):
+        if labels[start]:
+            continue
+        count += 1
+        labels[start], stack = count, [start]
+        while stack:
+            y, x = stack.pop()
+            for dy in (-1, 0, 1):
+                for dx in (-1, 0, 1):
+                    ny, nx = y + dy, x + dx
+                    if 0 <= ny < mask.shape[0] and 0 <= nx < mask.shape[1] and mask[ny, nx] and not labels[ny, nx]:
+                        labels[ny, nx] = count
+                        stack.append((ny, nx))
+    return labels
+
+
+@pytest.mark.parametrize("density", [0.1, 0.4, 0.6])
+def test_components_are_the_flood_fills(density):
+    rng = np.random.default_rng(int(density * 10))
+    for _ in range(20):
+        mask = rng.random(tuple(rng.integers(1, 40, 2))) < density
+        labels, count = images._components(mask)
+        expected = components(mask)
+        assert count == expected.max() and np.array_equal(labels > 0, mask)
+        assert len(set(zip(labels[mask].tolist(), expected[mask].tolist(), strict=True))) == count  # one to one
+
+
+def test_preparations_record_and_check_themselves():
+    assert MNIST.as_dict() == {"fit": "subject", "box": 20, "centre": "mass", "full": 0.4}
+    assert Preparation("crop").as_dict() == {"fit": "crop"}
+    for preparation in (MNIST, FASHION_MNIST, *(Preparation(f) for f in FITS)):
+        assert Preparation.from_dict(preparation.as_dict()) == preparation
+    bad = [
+        ({"fit": "zoom"}, "fit must be one of"),
+        ({"fit": "subject", "box": 0}, "box must be"),
+        ({"fit": "subject", "box": 20.0}, "box must be"),
+        ({"fit": "subject", "box": True}, "box must be"),
+        ({"fit": "subject", "centre": "middle"}, "centre must be"),
+        ({"fit": "subject", "full": 1}, "full must be"),
+        ({"fit": "subject", "full": "0.4"}, "full must be"),
+        ({"fit": "subject", "colour": "red"}, "unknown keys: colour"),
+        ({"fit": "pad", "box": 20}, "takes no other settings"),
+        ({"box": 20}, "with a 'fit'"),
+        (["subject"], "JSON object"),
+    ]
+    for values, message in bad:
+        with pytest.raises(ValueError, match=message):
+            Preparation.from_dict(values)
+    MNIST.check((1, 28, 28))
+    Preparation("crop").check((3, 32, 32))
+    with pytest.raises(ValueError, match="one-channel"):
+        MNIST.check((3, 32, 32))
+
+
+def test_the_default_preparation_by_dataset_and_shape():
+    assert default_preparation((1, 28, 28), "mnist") == MNIST
+    assert default_preparation((1, 28, 28), "fashion-mnist") == FASHION_MNIST
+    assert default_preparation((1, 28, 28), "my-digits") == MNIST  # any one-channel 28x28 model
+    assert default_preparation((1, 28, 28)) == MNIST
+    assert default_preparation((3, 32, 32), "cifar10-jpg") == Preparation("crop")  # natural images: a centre crop
+    assert default_preparation((1, 64, 64), "faces") == Preparation("crop")
+    assert default_preparation((1, 16, 16), "mnist") == Preparation("crop")  # MNIST's box cannot fit
 
 
 # Export

@@ -3,8 +3,10 @@
 Whatever the bytes, the result is a float32 tensor of exactly the model's shape with finite values in [0, 1], or an
 UploadError whose message names the file; any other exception fails. The inputs: random bytes, valid images of every
 mode and format Pillow writes (animated, EXIF-rotated, 1 pixel, extreme aspect ratios), the same truncated and
-bit-flipped, headers made by hand that claim 0x0 or 20,000 x 20,000 pixels, text saved under image names, and a real
-decompression bomb.
+bit-flipped, headers made by hand that claim 0x0 or 20,000 x 20,000 pixels, text saved under image names, drawings
+on paper (blank, all ink, specks, several marks, tiny, long and thin) for the preparation that looks for a subject,
+and a real decompression bomb. Each is tried with the model's default preparation (a one-channel 28x28 model's:
+the subject prepared as MNIST's digits were) or a plain fit.
 
 The budgets are fixed, and the runs derandomized with no example database, so that CI is bounded and every run tries
 the same inputs: *_EXAMPLES below, FUZZ_EXAMPLES in all. Peak resident memory is measured on Linux over each run
@@ -26,7 +28,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from genviz import images
 from genviz.images import (
@@ -49,8 +51,14 @@ VALID_IMAGE_EXAMPLES = 250
 DAMAGED_IMAGE_EXAMPLES = 500
 CRAFTED_HEADER_EXAMPLES = 200
 TEXT_EXAMPLES = 60
+DRAWING_EXAMPLES = 150
 FUZZ_EXAMPLES = (
-    RANDOM_BYTES_EXAMPLES + VALID_IMAGE_EXAMPLES + DAMAGED_IMAGE_EXAMPLES + CRAFTED_HEADER_EXAMPLES + TEXT_EXAMPLES
+    RANDOM_BYTES_EXAMPLES
+    + VALID_IMAGE_EXAMPLES
+    + DAMAGED_IMAGE_EXAMPLES
+    + CRAFTED_HEADER_EXAMPLES
+    + TEXT_EXAMPLES
+    + DRAWING_EXAMPLES
 )
 # Besides, each header made by hand is tried once as it was made: CRAFTED_HEADERS of them.
 CRAFTED_HEADERS = 127
@@ -122,7 +130,10 @@ def test_peak_rss_is_measured_here():
 NAMES = ("upload.png", "photo.JPG", "scan.tiff", "drawing 7 (copy).gif", "ünïcödé.webp", "noextension")
 SHAPES = ((1, 28, 28), (3, 32, 32))
 names = st.sampled_from(NAMES)
-targets = st.tuples(st.sampled_from(SHAPES), st.sampled_from(FITS), st.sampled_from((None, True, False)))
+FIT_CHOICES = (None, *FITS)  # None: the model's default preparation, by its shape
+targets = st.tuples(st.sampled_from(SHAPES), st.sampled_from(FIT_CHOICES), st.sampled_from((None, True, False)))
+# What the subject preparation ends with, one of these: prepared, already as the training images, or padded instead.
+SUBJECT_ENDINGS = ("placed in 28x28 by its centre of mass", "used as it is", "the whole picture is padded instead")
 
 
 def outcome(data: bytes, name: str, target: tuple) -> str:
@@ -139,6 +150,9 @@ def outcome(data: bytes, name: str, target: tuple) -> str:
     assert tensor.dtype == torch.float32 and tuple(tensor.shape) == shape
     assert torch.isfinite(tensor).all() and tensor.min() >= 0 and tensor.max() <= 1
     assert all(isinstance(note, str) and note for note in result.notes)
+    assert result.received.mode in ("L", "RGB") and max(result.received.size) <= images.RECEIVED_SIDE
+    if fit is None and shape == (1, 28, 28):  # the subject preparation says how it ended
+        assert any(ending in note for note in result.notes for ending in SUBJECT_ENDINGS), result.notes
     return "tensor"
 
 
@@ -179,7 +193,8 @@ def test_random_bytes():
 
 def test_empty_and_oversize_files_are_refused():
     for data in (b"", b"\x89PNG\r\n\x1a\n" + bytes(MAX_UPLOAD_BYTES)):
-        assert outcome(data, "upload.png", ((1, 28, 28), "pad", None)) == "refused"
+        for fit in FIT_CHOICES:
+            assert outcome(data, "upload.png", ((1, 28, 28), fit, None)) == "refused"
 
 
 # Valid images: every mode in every format Pillow writes it to, still or animated, EXIF-rotated, 1x1 to 64x64 and
@@ -411,7 +426,7 @@ CRAFTED_FILES = _crafted_files()
 def test_crafted_headers_as_made():
     """Each one, tried with each target in turn; those claiming more than MAX_PIXELS, or a side longer than
     MAX_SIDE, are refused."""
-    all_targets = [(shape, fit, invert) for shape in SHAPES for fit in FITS for invert in (None, True, False)]
+    all_targets = [(shape, fit, invert) for shape in SHAPES for fit in FIT_CHOICES for invert in (None, True, False)]
     counts = Counter()
     with peak_rss_growth() as growth:
         for k, (data, (width, height)) in enumerate(CRAFTED_FILES.items()):
@@ -425,6 +440,59 @@ def test_crafted_headers_as_made():
 def test_crafted_headers_damaged():
     counts = fuzz(CRAFTED_HEADER_EXAMPLES, damaged(st.sampled_from(list(CRAFTED_FILES))), names, targets)
     assert counts["refused"] > 0
+
+
+# Drawings on paper: what the subject preparation looks for, and everything it must turn down in words
+
+DRAWING_SIZES = st.one_of(
+    st.tuples(st.integers(1, 400), st.integers(1, 400)),
+    st.sampled_from(((4000, 9), (9, 4000), (8, 8), (7, 300), (2000, 40), (28, 28))),
+)
+
+
+@st.composite
+def drawings(draw) -> bytes:
+    """Paper of one shade (or a light ramp) with 0 to 5 lines, ellipses or filled boxes of ink on it (blank, a
+    digit-like mark, several marks, all ink), specks and noise; PNG or JPEG, grey or colour."""
+    width, height = draw(DRAWING_SIZES)
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    paper, ink = draw(st.integers(0, 255)), draw(st.integers(0, 255))
+    image = Image.new("L", (width, height), paper)
+    pen = ImageDraw.Draw(image)
+    for _ in range(draw(st.integers(0, 5))):
+        x0, x1 = sorted(rng.integers(-width // 4, width + width // 4, 2).tolist())
+        y0, y1 = sorted(rng.integers(-height // 4, height + height // 4, 2).tolist())
+        stroke = int(rng.integers(1, max(2, min(width, height) // 4)))
+        shape = draw(st.sampled_from(("line", "ellipse", "box")))
+        if shape == "line":
+            pen.line([(x0, y0), (x1, y1)], fill=ink, width=stroke)
+        elif shape == "ellipse":
+            pen.ellipse([x0, y0, x1, y1], outline=ink, width=stroke)
+        else:
+            pen.rectangle([x0, y0, x1, y1], fill=ink)
+    values = np.asarray(image, dtype=np.float32)
+    values = values + draw(st.sampled_from((0, 20, 80))) * np.linspace(-0.5, 0.5, width)[None]
+    values = values + rng.normal(0, draw(st.sampled_from((0, 3, 12, 60))), values.shape)
+    for _ in range(draw(st.integers(0, 30))):
+        values[rng.integers(0, height), rng.integers(0, width)] = ink
+    image = Image.fromarray(values.clip(0, 255).astype(np.uint8))
+    if draw(st.booleans()):
+        image = image.convert("RGB")
+    return encode(image, draw(st.sampled_from(("PNG", "JPEG"))))
+
+
+def test_drawings_are_prepared_or_padded_saying_why():
+    """Never refused, each ending as SUBJECT_ENDINGS says (see outcome); some prepared, some padded instead."""
+    prepared = Counter()
+
+    def prepared_or_not(data, name, result):
+        assert result == "tensor"
+        notes = upload_to_input(data, name, (1, 28, 28)).notes
+        prepared[any(n.startswith("cropped to the subject") for n in notes)] += 1
+
+    drawing_targets = st.tuples(st.just((1, 28, 28)), st.just(None), st.sampled_from((None, True, False)))
+    fuzz(DRAWING_EXAMPLES, drawings(), names, drawing_targets, extra=prepared_or_not)
+    assert prepared[True] > 0 and prepared[False] > 0
 
 
 # Text saved under image names
