@@ -57,6 +57,12 @@ def prior_latents(
     return model.prior(n, torch.Generator().manual_seed(seed), temperature, truncation).cpu()
 
 
+def prior_noise(model: GenerativeModel, n: int, seed: int) -> torch.Tensor:
+    """The standard normal draws (n, latent_dim) behind `prior_latents` for a seed: what the browser turns into
+    latents for any temperature or truncation (`GenerativeModel.prior_from_noise`)."""
+    return torch.randn(n, model.latent_dim, generator=torch.Generator().manual_seed(seed))
+
+
 def class_direction(z: torch.Tensor, labels: torch.Tensor, source: int, target: int) -> torch.Tensor:
     """Mean latent of class `target` minus that of class `source` (latent-space cartography), (D,)."""
     for c in (source, target):

@@ -7,6 +7,7 @@ import umap
 
 from genviz import latent as lt
 from genviz.checkpoint import load_model
+from genviz.models.base import truncate
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +73,24 @@ def test_prior_latents_follow_the_seed_and_truncation_bounds_them(vae):
     assert truncated.abs().max() <= 0.5 and truncated.std() > 0.2
     with pytest.raises(ValueError, match="positive"):
         lt.prior_latents(vae, 5, seed=0, truncation=0)
+    # The browser gets the noise and computes the rest: the same latents for any control.
+    noise = lt.prior_noise(vae, 50, seed=3)
+    assert torch.equal(vae.prior_from_noise(noise), a)
+    for setting in ({"temperature": 0.3}, {"truncation": 0.7}):
+        assert torch.equal(vae.prior_from_noise(noise, **setting), lt.prior_latents(vae, 50, seed=3, **setting))
+
+
+def test_truncation_draws_the_truncated_normal_keeping_each_draws_quantile():
+    from scipy import stats
+
+    eps = torch.randn(20_000, generator=torch.Generator().manual_seed(0))
+    for t in (0.25, 1.0, 2.5):
+        x = truncate(eps, t)
+        assert x.abs().max() <= t and torch.equal(x.sign(), eps.sign())
+        assert stats.kstest(x.numpy(), stats.truncnorm(-t, t).cdf).pvalue > 1e-3
+    # Each entry moves towards 0 as the threshold falls, and far above the draws it changes nothing.
+    assert (truncate(eps, 0.5).abs() <= truncate(eps, 1.0).abs()).all()
+    assert torch.allclose(truncate(eps, 40.0), eps, atol=1e-6)
 
 
 @pytest.mark.slow

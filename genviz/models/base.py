@@ -223,6 +223,19 @@ class Model(nn.Module):
         return {}
 
 
+def truncate(eps: torch.Tensor, threshold: float) -> torch.Tensor:
+    """Standard normal draws mapped into (-threshold, threshold) by the normal's inverse CDF, each keeping its
+    quantile: Phi^-1(Phi(-t) + Phi(eps) (1 - 2 Phi(-t))), an exact draw from the truncated normal. Unlike
+    redrawing the entries outside (which this replaced), a seed's grid then changes smoothly with the threshold,
+    and every entry moves towards 0 as it falls. Computed on the lower tail in float64 (the map is odd)."""
+    if not threshold > 0:
+        raise ValueError("the truncation threshold must be positive")
+    x = eps.double()
+    below = torch.special.ndtr(torch.tensor(-float(threshold), dtype=torch.float64))
+    inside = -torch.special.ndtri(below + torch.special.ndtr(-x.abs()) * (1 - 2 * below))
+    return (torch.sign(x) * inside.clamp(max=threshold)).to(eps.dtype)
+
+
 class GenerativeModel(Model):
     """A model with a latent space: maps images to latents and latents to images."""
 
@@ -253,16 +266,20 @@ class GenerativeModel(Model):
         temperature: float = 1.0,
         truncation: float | None = None,
     ) -> torch.Tensor:
-        """n latents (n, latent_dim) on the model's device: centre + eps * temperature * spread, with
-        eps ~ N(0, I) drawn on the CPU so that a seed gives the same z on any device. With
-        `truncation`, every entry of eps beyond +-truncation is redrawn until it falls inside (the
-        truncation trick, Brock et al. 2019): lower thresholds trade variety for fidelity."""
+        """n latents (n, latent_dim) on the model's device from eps ~ N(0, I), drawn on the CPU so that a
+        seed gives the same z on any device (`prior_from_noise`)."""
         eps = torch.randn(n, self.latent_dim, generator=generator)
+        return self.prior_from_noise(eps, temperature, truncation)
+
+    def prior_from_noise(
+        self, eps: torch.Tensor, temperature: float = 1.0, truncation: float | None = None
+    ) -> torch.Tensor:
+        """Latents (n, latent_dim) from standard normal noise eps (n, latent_dim): centre + eps * temperature *
+        spread. With `truncation`, each entry of eps is first mapped into (-truncation, truncation) keeping its
+        quantile (`truncate`): the truncation trick (Brock et al. 2019), lower thresholds trading variety for
+        fidelity. The browser computes the same from the same eps (component/frontend/src/prior.ts)."""
         if truncation is not None:
-            if truncation <= 0:
-                raise ValueError("the truncation threshold must be positive")
-            while (outside := eps.abs() > truncation).any():
-                eps[outside] = torch.randn(int(outside.sum()), generator=generator)
+            eps = truncate(eps, truncation)
         centre, std = self.latent_scale()
         return (centre + eps * temperature * std).to(self.device)
 
