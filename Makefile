@@ -11,7 +11,9 @@ CHROMIUM := /usr/bin/chromium
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: run test test-quick bench component component-check
+# The shipped decoders are exported for the browser first (seconds, once; then a check of the cache).
 run: $(VENV)/.installed
+	$(PY) -m genviz.export checkpoints
 	$(PY) -m streamlit run app.py
 
 test: $(VENV)/.installed $(CHROMIUM)

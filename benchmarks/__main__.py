@@ -21,6 +21,7 @@ BENCHMARKS = (
     "cold_start",
     "memory",
     "load",
+    "live_decode",
     "upload_prep",
 )
 

@@ -1,7 +1,7 @@
 """Latent sliders, slider to pixels in a real browser: how long from a key press on a latent
 slider to the new decoded image painted, with the image editor in a fragment (the page as it
 ships) against the same page rerunning its whole script (GENVIZ_SLIDER_FRAGMENT=0): Streamlit's own
-sliders, decoded on the server (GENVIZ_LIVE_SLIDERS=0 turns off the browser's live sliders for both).
+sliders, decoded on the server (GENVIZ_BROWSER_DECODE=0 turns off decoding in the browser for both).
 
 Two `streamlit run app.py` servers, one per variant, over the shipped checkpoints (the default
 model, mnist-vae); Playwright drives Debian's Chromium. On each page the first dimension slider is
@@ -114,7 +114,7 @@ def main() -> None:
         pages = {}
         for name in args.variants:
             pages[name] = stack.enter_context(
-                serve("app.py", {"GENVIZ_SLIDER_FRAGMENT": VARIANTS[name], "GENVIZ_LIVE_SLIDERS": "0"})
+                serve("app.py", {"GENVIZ_SLIDER_FRAGMENT": VARIANTS[name], "GENVIZ_BROWSER_DECODE": "0"})
             ).url
         playwright = stack.enter_context(sync_playwright())
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)

@@ -7,7 +7,10 @@ rebuilds it from the lockfile, `make component-check` checks a rebuild gives the
 
 Streamlit's components v1 API (`declare_component(path=...)`) serves it: it serves any file of a plain
 folder (the 14 MB .wasm beside the bundle) without installing a package, and it passes bytes arguments
-to the browser in binary; Streamlit's message cache sends an unchanged element once per session.
+to the browser in binary; Streamlit's message cache sends an unchanged element once per session. The live modes
+(`latent_sliders`, `prior_grid`, `path_grid`) name their decoder by its SHA-256 and send its bytes only when the
+browser asks: the browser keeps decoders and the runtime's WASM in IndexedDB, so each crosses the network once
+per browser.
 """
 
 import base64
@@ -16,6 +19,7 @@ import hashlib
 from pathlib import Path
 
 import numpy as np
+import streamlit as st
 import streamlit.components.v1 as components
 
 BUILD = Path(__file__).resolve().parent / "build"
@@ -26,6 +30,18 @@ def _digest(data: bytes) -> str:
     """SHA-256 of a decoder, computed once per bytes object: a page passes the same cached object on every
     rerun, whose hash Python keeps, so a slider's release does not hash 2 MB again."""
     return hashlib.sha256(data).hexdigest() if data else ""
+
+
+def _decoder_arguments(decoder: bytes | None, key: str | None) -> dict:
+    """The decoder as a live mode sends it: its SHA-256 always ("" until there is one), its bytes only when the
+    browser has asked for them ({"need": id}: its own store lacks them), so that a rerun whose other arguments
+    change does not send megabytes again, and a browser gets each decoder once."""
+    model = bytes(decoder or b"")
+    digest = _digest(model)
+    asked = (st.session_state.get(key) or {}).get("need") if key is not None else None
+    payload = model if digest and asked == digest else b""
+    # Its size too: Streamlit's frontend renders a component again only when a JSON argument changes, not bytes.
+    return {"decoder": payload, "decoder_id": digest, "decoder_size": len(payload)}
 
 
 def _declared():
@@ -114,7 +130,8 @@ def latent_sliders(
     `change` (the hand lets go, or a key press).
 
     Args:
-        decoder: the model's ONNX decoder (`genviz.export.cached_decoder`), sent once in binary; None or b""
+        decoder: the model's ONNX decoder (`genviz.export.cached_decoder`), its bytes sent only when the browser
+            asks for them (`_decoder_arguments`); None or b""
             until the browser has said it is there (so that no export is made for a session without one).
         base: the start latent (D,), sent as float32.
         image_shape: (C, H, W) of one decoded image; the browser checks the decoder's output against it.
@@ -134,17 +151,16 @@ def latent_sliders(
         key: Streamlit's widget key; give one, so that the iframe and its decoder session survive reruns.
 
     Returns:
-        None until the browser reports; `{"alive": True}` once it runs (without a decoder); then
+        None until the browser reports; `{"alive": True}` once it runs (without a decoder); `{"need": id}` when
+        it lacks the decoder's bytes; then
         `{"ok": True, "controls_id": ..., "values": {key: value}, "z": [D floats]}` when the decoder has drawn
         the start latent and after each change; or `{"ok": False, "error": "..."}` when WebAssembly, the
         runtime or the decoder fails, so that the page can fall back to decoding on the server.
     """
-    model = bytes(decoder or b"")
     vectors = np.ascontiguousarray(direction_vectors, dtype="<f4")
     value = _declared()(
         mode="sliders",
-        decoder=model,
-        decoder_id=_digest(model),
+        **_decoder_arguments(decoder, key),
         base=np.ascontiguousarray(base, dtype="<f4").tobytes(),
         image_shape=list(image_shape),
         controls_id=str(controls_id),
@@ -163,3 +179,111 @@ def latent_sliders(
         default=None,
     )
     return dict(value) if isinstance(value, dict) else None
+
+
+def _live_grid(decoder: bytes | None, key: str | None, **arguments) -> dict | None:
+    value = _declared()(**_decoder_arguments(decoder, key), key=key, default=None, **arguments)
+    return dict(value) if isinstance(value, dict) else None
+
+
+def prior_grid(
+    decoder: bytes | None,
+    noise: np.ndarray,
+    centre: np.ndarray,
+    spread: np.ndarray,
+    image_shape: tuple[int, int, int],
+    *,
+    controls_id: str,
+    control: dict,
+    columns: int,
+    width: int,
+    caption: str,
+    show: bool = False,
+    key: str | None = None,
+) -> dict | None:
+    """The Sample page's grid and its temperature or truncation control, recomputed and decoded in the browser
+    on every input event: z = centre + eps * temperature * spread, or each entry of eps truncated
+    (`GenerativeModel.prior_from_noise`).
+
+    Args:
+        decoder: the model's ONNX decoder, its bytes sent only when the browser asks; None or b"" until the browser
+            has said it is there.
+        noise: (N, D) the prior's standard normal draws for the page's seed (`genviz.latent.prior_noise`).
+        centre, spread: (D,) the model's `latent_scale()`.
+        image_shape: (C, H, W) of one decoded image; the browser checks the decoder's output against it.
+        controls_id: the control is drawn again (at `control["value"]`) only when this changes: give it the
+            seed, grid and control kind, so that a new draw starts from the value last set.
+        control: key, label, min, max, step, value, and kind: "temperature" or "truncation".
+        columns: images per row.
+        width: the grid's width at most, in CSS pixels.
+        caption: under the grid; "{value}" becomes the control's value.
+        show: draw it; False keeps the component 0 px high while it loads and checks the decoder.
+        key: Streamlit's widget key, so that the iframe and its decoder session survive reruns.
+
+    Returns:
+        None until the browser reports; {"alive": True} once it runs (without a decoder); {"need": id} when it
+        lacks the decoder's bytes; then
+        {"ok": True, "controls_id": ..., "values": {control key: value}} once the first grid is drawn and on each
+        release; or {"ok": False, "error": "..."} when WebAssembly, the runtime or the decoder fails.
+    """
+    return _live_grid(
+        decoder,
+        key,
+        mode="prior",
+        noise=np.ascontiguousarray(noise, dtype="<f4").tobytes(),
+        centre=np.ascontiguousarray(centre, dtype="<f4").tobytes(),
+        spread=np.ascontiguousarray(spread, dtype="<f4").tobytes(),
+        image_shape=list(image_shape),
+        controls_id=str(controls_id),
+        control=control,
+        columns=int(columns),
+        width=int(width),
+        caption=caption,
+        show=bool(show),
+    )
+
+
+def path_grid(
+    decoder: bytes | None,
+    ends: np.ndarray,
+    centre: np.ndarray,
+    image_shape: tuple[int, int, int],
+    *,
+    controls_id: str,
+    method: dict,
+    steps: dict,
+    width: int,
+    show: bool = False,
+    key: str | None = None,
+) -> dict | None:
+    """The Interpolate page's strip (two ends) or grid (four corners) and its path and step controls, recomputed
+    as `genviz.latent.interpolate` and `interpolate_grid` do and decoded in the browser on every input event.
+
+    Args:
+        decoder: the model's ONNX decoder, its bytes sent only when the browser asks; None or b"" until the browser
+            has said it is there.
+        ends: (2, D) start and end, or (4, D) corners: top-left, top-right, bottom-left, bottom-right.
+        centre: (D,) the point slerp turns about (the model's latent centre).
+        image_shape: (C, H, W) of one decoded image.
+        controls_id: the controls are drawn again (at the values given) only when this changes.
+        method: the path's radio buttons: label, options [{"value": "slerp", "label": ...}, ...], value.
+        steps: the step count's range control: label, min, max, step, value.
+        width: each picture's width at most, in CSS pixels; the whole shrinks to the page.
+        show, key: as for `prior_grid`.
+
+    Returns:
+        As `prior_grid`, with values {"method": ..., "steps": ...}.
+    """
+    return _live_grid(
+        decoder,
+        key,
+        mode="path",
+        ends=np.ascontiguousarray(ends, dtype="<f4").tobytes(),
+        centre=np.ascontiguousarray(centre, dtype="<f4").tobytes(),
+        image_shape=list(image_shape),
+        controls_id=str(controls_id),
+        method=method,
+        steps=steps,
+        width=int(width),
+        show=bool(show),
+    )

@@ -13,6 +13,7 @@ Sigmoid, all long-standing ops on every backend.
 import copy
 import hashlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -133,12 +134,7 @@ def cached_decoder(path: str | os.PathLike) -> Path:
     exported (decode with torch instead).
     """
     folder = Path(path)
-    try:
-        key = fingerprint(folder)
-    except OSError as e:
-        raise CheckpointError(f"{folder}: cannot be read ({first_line(e)})") from None
-    target = cache_dir() / "onnx" / f"{key}.onnx"
-    sidecar = target.with_name(target.name + ".sha256")
+    key, target, sidecar = _cache_paths(folder)
     if _is_intact(target, sidecar):
         return target
     model = load_model(folder, device="cpu")
@@ -151,8 +147,44 @@ def cached_decoder(path: str | os.PathLike) -> Path:
     return target
 
 
+def _cache_paths(folder: Path) -> tuple[str, Path, Path]:
+    """The folder's fingerprint, and where its export and the export's SHA-256 are cached."""
+    try:
+        key = fingerprint(folder)
+    except OSError as e:
+        raise CheckpointError(f"{folder}: cannot be read ({first_line(e)})") from None
+    target = cache_dir() / "onnx" / f"{key}.onnx"
+    return key, target, target.with_name(target.name + ".sha256")
+
+
 def _is_intact(target: Path, sidecar: Path) -> bool:
     try:
         return _digest(target.read_bytes()) == sidecar.read_text(encoding="ascii").strip()
     except (OSError, UnicodeDecodeError):
         return False
+
+
+def export_folders(root: str | os.PathLike) -> Iterator[tuple[str, str]]:
+    """Export the decoder of every checkpoint folder directly under `root` into the cache (`cached_decoder`), as
+    `make run` does for the shipped ones before the app starts, so that opening them costs nothing. Yields what
+    became of each as it is done: (folder name, "already cached", "exported", or why not)."""
+    from genviz.checkpoint import find_checkpoints
+
+    for folder in find_checkpoints(root):
+        try:
+            _, target, sidecar = _cache_paths(folder)
+            was = _is_intact(target, sidecar)
+            cached_decoder(folder)
+            yield folder.name, "already cached" if was else "exported"
+        except (ExportError, CheckpointError) as e:
+            yield folder.name, f"not exported: {first_line(e).removeprefix(f'{folder}: ')}"
+
+
+if __name__ == "__main__":
+    import sys
+
+    # python -m genviz.export [FOLDER]: the decoders of the checkpoints in FOLDER (default: checkpoints) cached.
+    root = sys.argv[1] if len(sys.argv) > 1 else "checkpoints"
+    print(f"Exporting the decoders of {root}/* for the browser (genviz.export)", flush=True)
+    for name, what in export_folders(root):
+        print(f"  {name}: {what}", flush=True)

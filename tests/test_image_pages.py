@@ -106,7 +106,7 @@ def test_slerp_strip_starts_and_ends_on_the_endpoints_decodes_and_exports_every_
     assert np.abs(tile(strip, 7).astype(int) - decode_png(vae, z[1])).max() <= 1
     assert not np.array_equal(tile(strip, 3), tile(strip, 0))  # the middle differs from the ends
 
-    app.slider(key="interp_steps").set_value(5).run()
+    app.slider(key="interp_steps_server").set_value(5).run()
     gif = Image.open(io.BytesIO(download(app, "GIF", media)))
     assert gif.n_frames == 5 and gif.info["loop"] == 0
     gif.seek(4)  # frames in order: the last frame is the end's decode, enlarged 4x
@@ -290,7 +290,7 @@ def test_interpolation_links_open_their_path_and_a_long_strip_or_grid_fits_the_p
     monkeypatch.setattr(st, "image", lambda *args, **kwargs: image(st._main, *args, **kwargs))  # the page's
     app.query_params.update({"steps": "32", "path": "linear"})
     open_page(app, "views/interpolate.py", "mnist-vae")
-    assert app.slider(key="interp_steps").value == 32 and app.radio(key="interp_method").value == "linear"
+    assert app.slider(key="interp_steps_server").value == 32 and app.radio(key="interp_method_server").value == "linear"
     (strip,) = [img for img in images(app.main) if img.captions[0] == "linear strip of 32"]
     assert picture(media, strip).shape[1] <= ui.widgets.WIDEST and widths["linear strip of 32"] == "content"
     app.toggle(key="interp_four").set_value(True).run()
@@ -298,7 +298,7 @@ def test_interpolation_links_open_their_path_and_a_long_strip_or_grid_fits_the_p
     (grid,) = [img for img in images(app.main) if img.captions[0] == "linear 32 x 32 grid"]
     assert picture(media, grid).shape[1] <= ui.widgets.WIDEST and widths["linear 32 x 32 grid"] == "content"
     app.toggle(key="interp_four").set_value(False).run()
-    app.slider(key="interp_steps").set_value(4).run()
+    app.slider(key="interp_steps_server").set_value(4).run()
     (strip,) = [img for img in images(app.main) if img.captions[0] == "linear strip of 4"]
     assert picture(media, strip).shape[0] >= 96  # four frames, each scaled up to at least 96 pixels
 

@@ -10,6 +10,8 @@ import time
 import pytest
 
 from genviz import latent as lt
+from genviz.checkpoint import load_model
+from genviz.export import decoder_onnx
 from support.browser import CHROMIUM, FLAGS, missing_browser, serve
 
 MISSING = missing_browser()
@@ -137,3 +139,29 @@ def test_without_webassembly_the_page_says_so_and_keeps_the_server_sliders(serve
     slider = page.locator("[data-testid=stSlider] input[type=range]").first
     expect(slider).to_be_visible()
     expect(page.get_by_test_id("stException")).to_have_count(0)
+
+
+def test_the_browser_keeps_the_decoder_and_the_runtime_and_gets_neither_again(server, page):
+    """The decoder crosses the websocket once per browser, and the runtime's WASM is fetched once: a reload
+    finds both in the browser's store (IndexedDB)."""
+    size = len(decoder_onnx(load_model("checkpoints/mnist-vae", "cpu")))
+    fetched, received = [], []
+    page.on("request", lambda r: fetched.append(r.url))
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda f: received.append(len(f))))
+    for visit in ("first", "again"):
+        fetched.clear()
+        received.clear()
+        page.goto(f"{server}/sliders?model=mnist-vae")
+        canvas = page.frame_locator(FRAME).locator(CANVAS)
+        expect(canvas).to_be_visible()
+        wait_for_frame(canvas, 0)
+        wasm = [url for url in fetched if url.endswith(".wasm")]
+        if visit == "first":
+            assert len(wasm) == 1 and sum(received) > size  # the decoder came over the websocket
+        else:
+            assert wasm == [] and sum(received) < size / 4  # neither came again
+    assert frame_text(page) == python_latent(page)
+
+
+def frame_text(page) -> str:
+    return page.frame_locator(FRAME).locator(".latent").inner_text()

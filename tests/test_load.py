@@ -28,7 +28,7 @@ def server(trained, tmp_path_factory):
     """The running app over copies of the session's trained checkpoints, and its log."""
     root = tmp_path_factory.mktemp("load")
     # The sessions move Streamlit's sliders, decoded on the server: the path that 20 users load.
-    with served_app(trained, root, {"GENVIZ_LIVE_SLIDERS": "0"}) as running:
+    with served_app(trained, root, {"GENVIZ_BROWSER_DECODE": "0"}) as running:
         yield running, root / "streamlit.log"
 
 

@@ -9,6 +9,7 @@
 - picker: the sidebar's model picker
 - figures: plotly figures
 - widgets: image sources, upload controls, pictures
+- live: whether a page decodes in the browser (genviz's component) or on the server
 
 Pages write `ui.<name>`; everything they use is re-exported here. `ui.CHECKPOINTS` is read when the
 picker runs, so that a test may point it elsewhere.
@@ -19,8 +20,9 @@ from pathlib import Path
 
 from ui.feedback import needs_data, progress
 from ui.figures import curves_figure, map_figure, path_rows, roc_figure, score_histogram
+from ui.live import Live, live
 from ui.maps import cached_test_and_train, latent_map, latest_map, map_data, pca_map
-from ui.params import choice, drop_from_url, flag, from_url, integer, linked, to_url
+from ui.params import choice, decimal, drop_from_url, flag, from_url, integer, linked, to_url
 from ui.picker import compatible_models, loaded_models, model_picker
 from ui.resources import (
     SAMPLE,
@@ -59,6 +61,7 @@ __all__ = [
     "CHECKPOINTS",
     "SAMPLE",
     "UPLOAD_TYPES",
+    "Live",
     "Picture",
     "below_chance",
     "cached_model",
@@ -69,6 +72,7 @@ __all__ = [
     "compatible_models",
     "curves_figure",
     "dataset_name",
+    "decimal",
     "decoder_bytes",
     "denoising_curves",
     "dimension_order",
@@ -83,6 +87,7 @@ __all__ = [
     "integer",
     "latent_map",
     "linked",
+    "live",
     "latent_sample",
     "latest_map",
     "loaded_models",

@@ -36,6 +36,19 @@ def integer(low: int, high: int) -> Parse:
     return parse
 
 
+def decimal(low: float, high: float) -> Parse:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise ValueError("not a number") from None
+        if not low <= value <= high:  # NaN too
+            raise ValueError(f"outside {low:g} to {high:g}")
+        return value
+
+    return parse
+
+
 def flag(text: str) -> bool:
     if text not in ("0", "1"):
         raise ValueError("use 1 or 0")

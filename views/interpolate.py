@@ -1,6 +1,8 @@
 """Interpolate: a path through latent space between two endpoints as a strip, or between four as a grid,
 drawn on the latent map and exported as PNG, GIF and MP4."""
 
+import functools
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -8,6 +10,7 @@ import streamlit as st
 import torch
 
 import ui
+from component import path_grid
 from genviz import latent as lt
 from genviz.data import class_members, to_float
 from genviz.images import MP4_AVAILABLE, gif_bytes, mp4_bytes, png_bytes, to_pil
@@ -67,15 +70,33 @@ for k, (column, label) in enumerate(zip(st.columns(len(labels)), labels, strict=
 if any(z is None for z in ends):
     st.stop()
 
-left, right = st.columns(2)
-ui.linked("path", "interp_method", ui.choice(lt.INTERPOLATIONS), lt.INTERPOLATIONS[0], left)
-method = left.radio(
-    "Path", lt.INTERPOLATIONS, format_func={"slerp": "Spherical (slerp)", "linear": "Linear"}.get, horizontal=True,
-    key="interp_method",
-    help="Slerp follows the sphere where most of a Gaussian prior's mass lies; linear cuts through its middle",
-)  # fmt: skip
-ui.linked("steps", "interp_steps", ui.integer(2, 32), 8, right)
-steps = right.slider("Steps", 2, 32, key="interp_steps")
+PATHS = {"slerp": "Spherical (slerp)", "linear": "Linear"}  # in the order of lt.INTERPOLATIONS
+ui.linked("path", "interp_method", ui.choice(lt.INTERPOLATIONS), lt.INTERPOLATIONS[0])
+ui.linked("steps", "interp_steps", ui.integer(2, 32), 8)
+method, steps = st.session_state.interp_method, st.session_state.interp_steps
+# In the browser, the path and the step count recompute and redraw the strip while they move (ui.live).
+key = f"interp-live-{path}"
+live = ui.live(path, key, "The path decodes")
+if live is not None:
+    corners = torch.stack(ends).float().cpu()
+    controls_id = f"{path}|{four}|{hashlib.sha256(corners.numpy().tobytes()).hexdigest()[:16]}"
+    path_grid(
+        live.decoder, corners.numpy(), centre.float().cpu().numpy(), tuple(model.image_shape),
+        controls_id=controls_id, width=96, show=live.drawn, key=key,
+        method={"label": "Path", "value": method, "options": [{"value": m, "label": PATHS[m]} for m in PATHS]},
+        steps={"label": "Steps", "min": 2, "max": 32, "step": 1, "value": steps},
+    )  # fmt: skip
+    chosen = live.values(controls_id)
+    method, steps = chosen.get("method", method), int(chosen.get("steps", steps))
+    st.session_state.interp_method, st.session_state.interp_steps = method, steps  # plain keys
+if live is None or not live.drawn:
+    left, right = st.columns(2)
+    method = st.session_state.interp_method = left.radio(
+        "Path", lt.INTERPOLATIONS, lt.INTERPOLATIONS.index(method), format_func=PATHS.get, horizontal=True,
+        key="interp_method_server",
+        help="Slerp follows the sphere where most of a Gaussian prior's mass lies; linear cuts through its middle",
+    )  # fmt: skip
+    steps = st.session_state.interp_steps = right.slider("Steps", 2, 32, steps, key="interp_steps_server")
 for name, value in (("grid", four), ("path", method), ("steps", steps)):
     ui.to_url(name, value)
 if four:
@@ -83,19 +104,31 @@ if four:
     shape = f"{steps} x {steps} grid"
 else:
     zs, shape = lt.interpolate(ends[0], ends[1], steps, method, centre), f"strip of {steps}"
-frames = lt.decode(model, zs)
-strip = ui.show_tiled(st, frames, steps, f"{method} {shape}")  # never wider than the page
+
+
+@functools.cache
+def frames() -> torch.Tensor:
+    """The path decoded on the server: drawn here where the browser does not draw it, and for the downloads."""
+    return lt.decode(model, zs)
+
+
+if live is None or not live.drawn:
+    ui.show_tiled(st, frames(), steps, f"{method} {shape}")  # never wider than the page
 
 name = f"{Path(path).name}-{method}-{steps}{'x' + str(steps) if four else ''}"
-pictures = [to_pil(f) for f in frames]
 a, b, c = st.columns(3)
-a.download_button("PNG", png_bytes(strip), f"{name}.png", "image/png", icon=":material/download:")
-# GIF and MP4 are encoded only when asked for (a callable): a 32 x 32 grid takes seconds to encode.
-b.download_button(
-    "GIF", lambda: gif_bytes(pictures, scale_to=112), f"{name}.gif", "image/gif", icon=":material/gif_box:"
+# Each download is made only when asked for (a callable): a 32 x 32 grid takes seconds to encode.
+a.download_button(
+    "PNG", lambda: png_bytes(ui.tiled(frames(), steps)), f"{name}.png", "image/png", icon=":material/download:"
 )
+b.download_button(
+    "GIF", lambda: gif_bytes([to_pil(f) for f in frames()], scale_to=112), f"{name}.gif", "image/gif",
+    icon=":material/gif_box:",
+)  # fmt: skip
 if MP4_AVAILABLE:
-    c.download_button("MP4", lambda: mp4_bytes(pictures), f"{name}.mp4", "video/mp4", icon=":material/movie:")
+    c.download_button(
+        "MP4", lambda: mp4_bytes([to_pil(f) for f in frames()]), f"{name}.mp4", "video/mp4", icon=":material/movie:"
+    )
 else:
     c.caption("MP4 export needs PyAV: `pip install av`.")
 

@@ -6,6 +6,7 @@ from pathlib import Path
 import streamlit as st
 
 import ui
+from component import prior_grid
 from genviz import latent as lt
 from genviz.images import grid, png_bytes
 
@@ -36,24 +37,49 @@ control = controls.radio(
     CONTROLS,
     horizontal=True,
     key="sample_control",
-    help="Temperature scales every latent; truncation redraws entries beyond a threshold",
+    help="Temperature scales every latent; truncation pulls every entry inside a threshold, keeping its order",
 )
 for name, value in (("seed", seed), ("grid", side), ("control", control)):
     ui.to_url(name, value)
-if control == "Temperature":
-    temperature = controls.slider("Temperature (latent scale)", 0.1, 2.0, 1.0, 0.1)
-    z = lt.prior_latents(model, side * side, int(seed), temperature=temperature)
-    setting = f"temperature {temperature}"
-else:
-    threshold = controls.slider("Truncation threshold (sigmas)", 0.1, 3.0, 1.0, 0.1)
-    z = lt.prior_latents(model, side * side, int(seed), truncation=threshold)
-    setting = f"truncated at {threshold} sigma"
-picture = grid(lt.decode(model, z), nrow=side)
-shown.image(
-    picture,
-    caption=f"{side * side} samples of {model.kind.upper()} from {model.prior_name}, seed {seed}, {setting}",
-    width=min(640, 60 * side + 40),
-    output_format="PNG",
+SETTINGS = {  # the control's widget key, kind, label, range, step and default
+    "Temperature": ("sample_temperature", "temperature", "Temperature (latent scale)", 0.1, 2.0, 0.1, 1.0),
+    "Truncation": ("sample_truncation", "truncation", "Truncation threshold (sigmas)", 0.1, 3.0, 0.1, 1.0),
+}
+key, kind, label, low, high, step, default = SETTINGS[control]
+n, width = side * side, min(640, 60 * side + 40)
+caption = f"{n} samples of {model.kind.upper()} from {model.prior_name}, seed {seed}, " + (
+    "temperature {value}" if kind == "temperature" else "truncated at {value} sigma"
 )
-name = f"{Path(path).name}-seed{seed}-{side}x{side}.png"
-controls.download_button("Download PNG", png_bytes(picture), name, "image/png", icon=":material/download:")
+ui.linked(kind, key, ui.decimal(low, high), default, controls)
+value = st.session_state[key]
+# In the browser, the control recomputes and redraws the grid while it is dragged (ui.live); else on the server.
+live = ui.live(path, f"sample-live-{path}", "The samples decode")
+if live is not None:
+    centre, spread = model.latent_scale()
+    controls_id = f"{path}|{seed}|{side}|{kind}"
+    with shown:
+        prior_grid(
+            live.decoder, lt.prior_noise(model, n, int(seed)).numpy(), centre.float().cpu().numpy(),
+            spread.float().cpu().numpy(),
+            tuple(model.image_shape), controls_id=controls_id, columns=side, width=width, caption=caption,
+            control={"key": key, "kind": kind, "label": label, "min": low, "max": high, "step": step, "value": value},
+            show=live.drawn, key=f"sample-live-{path}",
+        )  # fmt: skip
+    value = st.session_state[key] = float(live.values(controls_id).get(key, value))
+if live is None or not live.drawn:
+    # Its own widget key: the value lives on in the plain key, where the control in the browser starts too.
+    value = st.session_state[key] = controls.slider(label, low, high, value, step, key=f"{key}_server")
+
+
+def picture():
+    """The grid as the control sets it, decoded on the server."""
+    z = lt.prior_latents(model, n, int(seed), **{kind: value})
+    return grid(lt.decode(model, z), nrow=side)
+
+
+if live is None or not live.drawn:
+    shown.image(picture(), caption=caption.replace("{value}", str(value)), width=width, output_format="PNG")
+name = f"{Path(path).name}-seed{seed}-{side}x{side}-{kind}{value:g}.png"
+ui.to_url(kind, value)
+ui.drop_from_url("truncation" if kind == "temperature" else "temperature")
+controls.download_button("Download PNG", lambda: png_bytes(picture()), name, "image/png", icon=":material/download:")

@@ -9,8 +9,6 @@ import torch
 import ui
 from component import latent_sliders
 from genviz import latent as lt
-from genviz.checkpoint import CheckpointError
-from genviz.export import ExportError
 from genviz.images import enlarge, png_bytes, to_pil
 
 MAX_SLIDERS = 32
@@ -19,10 +17,6 @@ STARTS = ["Random latent", "Test image", "Map point", "Pasted latent"]
 # GENVIZ_SLIDER_FRAGMENT=0 draws the editor outside a fragment, so that a slider reruns the whole
 # script: the baseline of benchmarks/slider_latency.py. Leave it unset.
 FRAGMENT = os.environ.get("GENVIZ_SLIDER_FRAGMENT", "1") != "0"
-# The sliders decode in the browser (component.latent_sliders) once the browser has said it can; until then,
-# where it cannot (the page says why) and under GENVIZ_LIVE_SLIDERS=0 (the benchmark's baseline), they are
-# Streamlit's sliders, decoded on the server.
-LIVE = os.environ.get("GENVIZ_LIVE_SLIDERS", "1") != "0"
 st.title("Latent sliders")
 picked = ui.model_picker()
 if not picked:
@@ -139,26 +133,10 @@ def class_direction(chosen: dict, amount: bool = True) -> None:
 
 
 def live_editor() -> bool:
-    """The controls, the decode and the traversal row, drawn and decoded by the browser while dragging;
-    False where the server must draw them instead.
-
-    The component reports in three steps, each a rerun: it is there (then, and only then, the decoder is
-    exported: AppTest and other sessions without a browser never pay for it), its decoder drew the start
-    latent (then it is shown and the server's sliders are not), and then the controls' values on each
-    release. Until it reports ok, and wherever it reports a failure, this returns False."""
+    """The controls, the decode and the traversal row, drawn and decoded by the browser while dragging (`ui.live`);
+    False where the server must draw them instead."""
     key = f"live-{path}"
-    state = st.session_state.setdefault("slider_live", {}).setdefault(path, {})
-    report = st.session_state.get(key) or {}
-    decoder = None
-    if report.get("ok") is False and not state.get("error"):
-        state["error"] = f"the browser cannot decode here ({ui.plain(report.get('error', 'no reason given'))})"
-    if not state.get("error") and (report.get("alive") or report.get("ok")):
-        try:
-            decoder = ui.decoder_bytes(path)
-        except (ExportError, CheckpointError, OSError) as e:
-            state["error"] = f"this model's decoder cannot run in the browser ({ui.plain(e)})"
-    if state.get("error"):
-        st.caption(f"The sliders decode on the server: {state['error']}.")
+    if (state := ui.live(path, key, "The sliders decode")) is None:
         return False
     controls_id = f"{path}|{gen}"
     dim_specs = []
@@ -181,21 +159,19 @@ def live_editor() -> bool:
         class_vector = lt.class_direction(data_z, labels, source, target).numpy()
         class_spec = {"key": f"cls-{gen}", "label": "Along the class direction", "min": -1.0, "max": 2.0,
                       "step": 0.05, "value": 0.0}  # fmt: skip
-    ok = bool(report.get("ok")) and decoder is not None
     d = st.session_state.get(f"trav-{gen}", dims[0])
     steps = (centre[d] + torch.linspace(-3.0, 3.0, 7) * std[d]).tolist()  # as lt.traversal sets them
     row = {"index": d, "values": steps, "caption": f"z[{d}] from {steps[0]:.2f} to {steps[-1]:.2f} (-3 to +3 sigma)"}
     latent_sliders(
-        decoder, base.detach().float().numpy(), tuple(model.image_shape),
+        state.decoder, base.detach().float().numpy(), tuple(model.image_shape),
         controls_id=controls_id, dims=dim_specs, directions=pc_specs,
         direction_vectors=pcs.detach().float().reshape(len(pcs), model.latent_dim).numpy(),
-        class_spec=class_spec, class_vector=class_vector, traversal=row, show=ok, key=key,
+        class_spec=class_spec, class_vector=class_vector, traversal=row, show=state.drawn, key=key,
     )  # fmt: skip
-    if not ok:
+    if not state.drawn:
         return False
-    values = report.get("values", {}) if report.get("controls_id") == controls_id else {}
+    values = state.values(controls_id)
     z = edited(lambda key, default: values.get(key, default))
-    state["z"] = z.tolist()  # the latent the browser's controls set, as of their last release
     class_direction({}, amount=False)
     st.code(lt.format_latent(z), language=None, wrap_lines=True)
     st.selectbox("Traversal of dimension", dims, format_func=lambda d: f"z[{d}]", key=f"trav-{gen}")
@@ -205,7 +181,7 @@ def live_editor() -> bool:
 def editor() -> None:
     """Only this reruns when a slider moves. The decode is drawn first, from the values the browser
     sent for the controls, so that it is on its way before the ~25 widgets are drawn again."""
-    if LIVE and live_editor():
+    if live_editor():
         return
     image_col, controls = st.columns([1, 2])
     slot = image_col.empty()

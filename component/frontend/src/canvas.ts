@@ -46,3 +46,12 @@ export function drawGrid(
   context.imageSmoothingEnabled = false;
   context.drawImage(native, 0, 0, canvas.width, canvas.height);
 }
+
+/** A canvas that assistive technology reads as a picture named `label`; `testId` for tests. */
+export function picturedCanvas(label: string, testId: string): HTMLCanvasElement {
+  const c = document.createElement("canvas");
+  c.setAttribute("role", "img");
+  c.setAttribute("aria-label", label);
+  c.setAttribute("data-testid", testId);
+  return c;
+}

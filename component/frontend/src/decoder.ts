@@ -1,13 +1,36 @@
 // The decoder runtime: an ONNX decoder (z (B, D) float32 -> images (B, C, H, W) in [0, 1]) run by
 // onnxruntime-web's WASM backend, single-threaded (no SharedArrayBuffer, so no cross-origin isolation needed).
 import * as ort from "onnxruntime-web/wasm";
+import { load, save } from "./store";
 
 const LOAD_TIMEOUT_MS = 60_000;
 
-// The .wasm file is served beside the bundle by the app itself (no CDN); the glue code is in the bundle.
+// The .wasm file is served beside the bundle by the app itself (no CDN), fetched once per browser and then read
+// from its store (store.ts); the glue code is in the bundle.
+const WASM = new URL("ort-wasm-simd-threaded.wasm", document.baseURI).href;
+const WASM_NAME = `onnxruntime-web ${ort.env.versions.web} ort-wasm-simd-threaded.wasm`;
 ort.env.wasm.numThreads = 1;
 ort.env.wasm.proxy = false;
-ort.env.wasm.wasmPaths = { wasm: new URL("ort-wasm-simd-threaded.wasm", document.baseURI).href };
+
+let runtime: Promise<void> | null = null;
+
+/** The runtime's WASM binary, from the browser's store, else from the app (and then stored). */
+function wasmBinary(): Promise<void> {
+  runtime ??= (async () => {
+    let binary = await load(WASM_NAME);
+    if (!binary) {
+      const response = await fetch(WASM);
+      if (!response.ok) throw new Error(`the ONNX runtime's WASM file did not load (HTTP ${response.status})`);
+      binary = new Uint8Array(await response.arrayBuffer());
+      await save(WASM_NAME, binary);
+    }
+    ort.env.wasm.wasmBinary = binary;
+  })().catch((error) => {
+    runtime = null; // a later load tries again
+    throw error;
+  });
+  return runtime;
+}
 
 export interface Decoded {
   data: Float32Array;
@@ -29,10 +52,11 @@ export class Decoder {
       timer = setTimeout(() => reject(new Error(`the ONNX runtime did not load in ${LOAD_TIMEOUT_MS / 1000} s`)), LOAD_TIMEOUT_MS);
     });
     try {
-      const session = await Promise.race([
-        ort.InferenceSession.create(model, { executionProviders: ["wasm"], graphOptimizationLevel: "all" }),
-        timeout,
-      ]);
+      const create = async () => {
+        await wasmBinary();
+        return ort.InferenceSession.create(model, { executionProviders: ["wasm"], graphOptimizationLevel: "all" });
+      };
+      const session = await Promise.race([create(), timeout]);
       return new Decoder(session, session.inputNames[0], session.outputNames[0]);
     } finally {
       clearTimeout(timer);

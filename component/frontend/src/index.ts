@@ -2,6 +2,7 @@
 // {ok, n, ms} (and the decoded pixels when asked) or {ok: false, error} so the page can fall back.
 import { drawGrid } from "./canvas";
 import { Decoder } from "./decoder";
+import { renderGrid } from "./grids";
 import { renderSliders } from "./live";
 import { listen, setHeight, setValue, type RenderArgs } from "./messages";
 
@@ -58,8 +59,10 @@ async function render(args: RenderArgs): Promise<void> {
   }
 }
 
-// "grid" (the default): decode a batch and draw it; "sliders": the live latent sliders (live.ts).
+// "grid" (the default): decode a batch and draw it; "sliders": the live latent sliders (live.ts); "prior" and
+// "path": the Sample and Interpolate pages' live grids (grids.ts).
 listen((args) => {
   if (args.mode === "sliders") renderSliders(args);
+  else if (args.mode === "prior" || args.mode === "path") renderGrid(args);
   else queue = queue.then(() => render(args));
 });

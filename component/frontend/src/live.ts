@@ -2,19 +2,10 @@
 // Python sends the decoder once, the start latent and the controls' specs; the browser reports
 // {alive: true} when it first runs without a decoder (so Python exports one only for a real browser),
 // {ok: true, controls_id, values, z} once the decoder has drawn and on every `change`, or {ok: false, error}.
-import { drawGrid } from "./canvas";
-import { Decoder } from "./decoder";
-import { setHeight, setValue, type RenderArgs } from "./messages";
+import { drawGrid, picturedCanvas } from "./canvas";
+import { floats, setHeight, setValue, type RenderArgs } from "./messages";
+import { announce, message, Painter } from "./painter";
 import { buildControls, compose, formatLatent, type Controls, type SliderSpecs } from "./sliders";
-
-function floats(bytes: unknown): Float32Array {
-  const raw = bytes instanceof Uint8Array ? bytes : new Uint8Array(0);
-  return new Float32Array(raw.slice().buffer, 0, raw.byteLength >> 2); // copied: 4-byte aligned
-}
-
-function message(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
 
 let root: HTMLElement | null = null;
 let canvas: HTMLCanvasElement;
@@ -24,10 +15,6 @@ let row: HTMLCanvasElement;
 let rowCaption: HTMLElement;
 // The traversal row: z with dimension `index` set to each of `values`, decoded in the same batch as z.
 let traversal: { index: number; values: number[]; caption: string } | null = null;
-let decoderId: string | null = null;
-let decoder: Promise<Decoder> | null = null;
-let failed = false;
-let reportedAlive = false;
 let reportedOk = "";
 let controlsId = "";
 let classId = "";
@@ -35,17 +22,7 @@ let specs: SliderSpecs | null = null;
 let controls: Controls | null = null;
 let imageShape: number[] = [1, 28, 28];
 let size = 280;
-// At most one decode runs; while it does, only the newest latent waits (older ones are dropped).
-let running = false;
-let pending: Float32Array | null = null;
-
-function picturedCanvas(label: string, testId: string): HTMLCanvasElement {
-  const c = document.createElement("canvas");
-  c.setAttribute("role", "img");
-  c.setAttribute("aria-label", label);
-  c.setAttribute("data-testid", testId);
-  return c;
-}
+const painter = new Painter(fail);
 
 function layout(): void {
   if (root) return;
@@ -78,94 +55,64 @@ function fit(): void {
   setHeight(root && !root.hidden ? Math.ceil(root.getBoundingClientRect().height) + 8 : 0);
 }
 
-function valuesObject(): Record<string, number> {
-  return Object.fromEntries(controls?.values ?? []);
-}
-
 function report(ms?: number): void {
   if (!specs || !controls) return;
   const z = compose(specs, controls.values);
-  setValue({ ok: true, controls_id: controlsId, values: valuesObject(), z: Array.from(z), ms });
+  setValue({ ok: true, controls_id: controlsId, values: Object.fromEntries(controls.values), z: Array.from(z), ms });
 }
 
 function fail(error: unknown): void {
-  failed = true;
   if (root) root.hidden = true;
   fit();
   setValue({ ok: false, error: message(error) });
 }
 
-async function pump(): Promise<void> {
-  if (running) return;
-  running = true;
-  try {
-    while (pending && decoder) {
-      const z = pending;
-      pending = null;
-      const runtime = await decoder;
-      const start = performance.now();
-      const d = z.length;
-      const steps = traversal ? traversal.values.length : 0;
-      const batch = new Float32Array((1 + steps) * d);
-      batch.set(z);
-      for (let i = 0; i < steps; i++) {
-        batch.set(z, (1 + i) * d);
-        batch[(1 + i) * d + traversal!.index] = traversal!.values[i];
-      }
-      const out = await runtime.decode(batch, 1 + steps, d);
-      const ms = performance.now() - start;
+/** z and its traversal row, decoded in one batch. */
+function redraw(since?: number): void {
+  if (!specs || !controls) return;
+  const z = compose(specs, controls.values);
+  const d = z.length;
+  const steps = traversal ? traversal.values.length : 0;
+  const batch = new Float32Array((1 + steps) * d);
+  for (let i = 0; i <= steps; i++) {
+    batch.set(z, i * d);
+    if (i) batch[i * d + traversal!.index] = traversal!.values[i - 1];
+  }
+  const shown = traversal;
+  painter.request({
+    latents: batch,
+    n: 1 + steps,
+    d,
+    since,
+    draw: (out, ms) => {
       const [, c, h, w] = out.dims;
       if (c !== imageShape[0] || h !== imageShape[1] || w !== imageShape[2])
         throw new Error(`the decoder drew images of shape (${c}, ${h}, ${w}), not (${imageShape.join(", ")})`);
       const plane = c * h * w;
       drawGrid(canvas, out.data.subarray(0, plane), [1, c, h, w], 1, Math.max(1, Math.round(size / w)));
-      if (steps) {
+      if (shown) {
         drawGrid(row, out.data.subarray(plane), [steps, c, h, w], steps, Math.max(1, Math.floor(96 / w)));
-        rowCaption.textContent = traversal!.caption;
+        rowCaption.textContent = shown.caption;
       }
       text.textContent = formatLatent(z);
       fit();
       canvas.dataset.frames = String(Number(canvas.dataset.frames ?? 0) + 1);
-      if (reportedOk !== decoderId) {
-        reportedOk = decoderId ?? "";
+      if (reportedOk !== painter.decoderId) {
+        reportedOk = painter.decoderId ?? "";
         report(ms);
       }
-    }
-  } catch (error) {
-    pending = null;
-    fail(error);
-  } finally {
-    running = false;
-  }
-}
-
-function redraw(): void {
-  if (!specs || !controls || failed) return;
-  pending = compose(specs, controls.values);
-  void pump();
+    },
+  });
 }
 
 export function renderSliders(args: RenderArgs): void {
   layout();
   const model = args.decoder instanceof Uint8Array ? args.decoder : new Uint8Array(0);
-  if (model.byteLength === 0) {
-    // No decoder yet: say that a browser is here, and Python exports one.
-    if (!reportedAlive) {
-      reportedAlive = true;
-      setValue({ alive: true, webassembly: typeof WebAssembly === "object" });
-    }
-    return;
-  }
+  if (announce(String(args.decoder_id ?? ""))) return;
   imageShape = (args.image_shape as number[]) ?? imageShape;
   size = Number(args.size ?? 280);
-  const id = String(args.decoder_id);
-  if (id !== decoderId) {
-    decoderId = id;
-    failed = false;
-    decoder = Decoder.load(model.slice());
-    decoder.catch(fail);
-  }
-  if (failed) return;
+  painter.use(String(args.decoder_id), model);
+  if (painter.failed) return;
   const nextControls = String(args.controls_id);
   const nextClass = String(args.class_id ?? "");
   const nextTraversal = (args.traversal as typeof traversal) ?? null;

@@ -40,3 +40,9 @@ export function setHeight(height: number = document.body.scrollHeight): void {
   lastHeight = height;
   send("streamlit:setFrameHeight", { height });
 }
+
+/** A bytes argument (little-endian float32) as floats, copied so that it is 4-byte aligned. */
+export function floats(bytes: unknown): Float32Array {
+  const raw = bytes instanceof Uint8Array ? bytes : new Uint8Array(0);
+  return new Float32Array(raw.slice().buffer, 0, raw.byteLength >> 2);
+}

@@ -2,15 +2,9 @@
 // input event, exactly as genviz.latent.edit_latent does (dimensions set, then spreads along each principal
 // direction, then an amount of the class direction), decode it, and draw it. Python hears of the values on
 // `change` (the hand lets go, or a key press), never while dragging.
+import { rangeControl, type ControlSpec } from "./controls";
 
-export interface ControlSpec {
-  key: string; // the control's name in Python (its widget key on the server path)
-  label: string;
-  min: number;
-  max: number;
-  step: number;
-  value: number;
-}
+export type { ControlSpec };
 
 export interface DimSpec extends ControlSpec {
   index: number; // the latent dimension it sets
@@ -52,52 +46,6 @@ export function formatLatent(z: Float32Array): string {
   return "[" + Array.from(z, (v) => v.toFixed(4)).join(", ") + "]";
 }
 
-let serial = 0;
-
-function decimals(step: number): number {
-  const text = String(step);
-  return text.includes(".") ? text.length - text.indexOf(".") - 1 : 0;
-}
-
-/** One labelled range control in `parent`; `onInput` on every input event, `onChange` on each change event. */
-function control(
-  parent: HTMLElement,
-  spec: ControlSpec,
-  onInput: (key: string, value: number) => void,
-  onChange: () => void,
-): HTMLInputElement {
-  const row = document.createElement("div");
-  row.className = "control";
-  const id = `control-${serial++}`;
-  const label = document.createElement("label");
-  label.htmlFor = id;
-  label.textContent = spec.label;
-  const output = document.createElement("output");
-  output.htmlFor.add(id);
-  const input = document.createElement("input");
-  input.type = "range";
-  input.id = id;
-  input.name = spec.key;
-  input.min = String(spec.min);
-  input.max = String(spec.max);
-  input.step = String(spec.step);
-  input.value = String(spec.value);
-  const places = Math.min(4, Math.max(2, decimals(spec.step)));
-  const show = () => (output.textContent = Number(input.value).toFixed(places));
-  show();
-  input.addEventListener("input", () => {
-    show();
-    onInput(spec.key, Number(input.value));
-  });
-  input.addEventListener("change", onChange);
-  const head = document.createElement("div");
-  head.className = "head";
-  head.append(label, output);
-  row.append(head, input);
-  parent.append(row);
-  return input;
-}
-
 export interface Controls {
   values: Map<string, number>;
 }
@@ -106,16 +54,16 @@ export interface Controls {
 export function buildControls(
   root: HTMLElement,
   specs: SliderSpecs,
-  onInput: () => void,
+  onInput: (since: number) => void,
   onChange: () => void,
 ): Controls {
   root.replaceChildren();
   const values = new Map<string, number>();
   const all: ControlSpec[] = [...specs.dims, ...specs.directions, ...(specs.classSpec ? [specs.classSpec] : [])];
   for (const spec of all) values.set(spec.key, spec.value);
-  const set = (key: string, value: number) => {
+  const set = (key: string, value: number, since: number) => {
     values.set(key, value);
-    onInput();
+    onInput(since);
   };
   const group = (title: string, items: ControlSpec[], cls: string) => {
     if (!items.length) return;
@@ -124,7 +72,7 @@ export function buildControls(
     const legend = document.createElement("legend");
     legend.textContent = title;
     section.append(legend);
-    for (const spec of items) control(section, spec, set, onChange);
+    for (const spec of items) rangeControl(section, spec, set, onChange);
     root.append(section);
   };
   group("Dimensions", specs.dims, "dims");
