@@ -16,7 +16,16 @@ from genviz.checkpoint import WEIGHTS_FILE, find_checkpoints, fingerprint, load_
 from genviz.export import INPUT, OUTPUT, ExportError, cached_decoder, decoder_onnx
 
 CHECKPOINTS = Path(__file__).parent.parent / "checkpoints"
-SHIPPED = ["mnist-ae", "mnist-dae", "mnist-vae", "mnist-gan", "cifar10-ae", "cifar10-vae"]
+SHIPPED = [
+    "mnist-ae",
+    "mnist-dae",
+    "mnist-sparse-ae",
+    "mnist-cae",
+    "mnist-vae",
+    "mnist-gan",
+    "cifar10-ae",
+    "cifar10-vae",
+]
 
 
 def onnx_decode(data: bytes, z: torch.Tensor) -> torch.Tensor:

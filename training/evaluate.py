@@ -183,7 +183,8 @@ def evaluate(
 def quality_bars(root: Path) -> list[tuple[str, str, bool]]:
     """The issue's quality bars for the shipped models under `root`: (bar, measured, met) for
     each whose checkpoints have been evaluated."""
-    m = {name: read_metrics(root / name) for name in ("mnist-vae", "mnist-dae", "mnist-gan", "mnist-classifier")}
+    names = ("mnist-vae", "mnist-dae", "mnist-gan", "mnist-classifier", "mnist-ae", "mnist-sparse-ae", "mnist-cae")
+    m = {name: read_metrics(root / name) for name in names}
     bars = []
     if "test_negative_elbo_nats" in m["mnist-vae"]:
         elbo = m["mnist-vae"]["test_negative_elbo_nats"]
@@ -197,7 +198,27 @@ def quality_bars(root: Path) -> list[tuple[str, str, bool]]:
         bars.append(("mnist-gan samples: every digit >= 5%", f"{share:.1%}", share >= 0.05))
     if (accuracy := m["mnist-classifier"].get("test_accuracy")) is not None:
         bars.append(("mnist-classifier accuracy >= 99.0%", f"{accuracy:.2%}", accuracy >= 0.99))
+    ae = m["mnist-ae"]
+    if "code" in ae and "code" in (sparse := m["mnist-sparse-ae"]):
+        hoyer, plain = sparse["code"]["hoyer_sparsity"], ae["code"]["hoyer_sparsity"]
+        bars.append(("mnist-sparse-ae Hoyer >= 0.6 and 2x mnist-ae's", f"{hoyer:.3f} vs {plain:.3f}",
+                     hoyer >= 0.6 and hoyer >= 2 * plain))  # fmt: skip
+        bars.append(_mse_bar("mnist-sparse-ae", sparse, ae))
+    if "code" in ae and "code" in (cae := m["mnist-cae"]):
+        jac, plain = cae["code"]["jacobian_norm_relative"], ae["code"]["jacobian_norm_relative"]
+        bars.append(("mnist-cae Jacobian (relative) <= mnist-ae's / 2", f"{jac:.3f} vs {plain:.3f}", jac <= plain / 2))
+        bars.append(_mse_bar("mnist-cae", cae, ae))
+        key = next(k for k in cae["code"] if k.startswith("shift_under_noise"))
+        moved, plain = cae["code"][key], ae["code"][key]
+        bars.append(
+            (f"mnist-cae code moves less than mnist-ae's ({key})", f"{moved:.3f} vs {plain:.3f}", moved < plain)
+        )
     return bars
+
+
+def _mse_bar(name: str, metrics: dict, ae: dict) -> tuple[str, str, bool]:
+    mse, plain = metrics["test_mse"], ae["test_mse"]
+    return (f"{name} MSE <= 1.5x mnist-ae's", f"{mse:.5f} vs {plain:.5f}", mse <= 1.5 * plain)
 
 
 def _show(name: str, value, indent: str = "") -> None:

@@ -42,6 +42,7 @@ import sys
 from pathlib import Path
 
 from genviz.models import REGISTRY, variants
+from genviz.models.ae import CONTRACTION, SPARSITY
 from genviz.noise import NOISE_KINDS
 from training.config import TrainConfig, TrainingError
 from training.distributed import processes
@@ -50,12 +51,23 @@ from training.loop import train_model
 # The flags of model settings: flag, the family config field it sets, its argparse options. A flag
 # applies to the variants whose family's config has the field; to a field the variant fixes, only
 # where the fixed value is one of the flag's choices (dae's gaussian corruption, which --noise
-# changes; not ae's "none"), and it is ignored elsewhere. Unset, the field keeps the config's default.
+# changes; not ae's "none") or a positive weight (sparse-ae's sparsity, which --sparsity tunes; not
+# ae's 0), and it is ignored elsewhere. Unset, the field keeps the config's default.
 # A new family's settings need a row here only to be set from the command line.
 SETTING_FLAGS = (
     ("--noise", "corruption", {"choices": NOISE_KINDS, "help": "DAE corruption (default gaussian)"}),
     ("--noise-level", "noise_level", {"type": float, "help": "DAE: gaussian sigma or pixel fraction (default 0.5)"}),
     ("--reconstruction", "reconstruction", {"choices": ("mse", "bce"), "help": "AE/DAE reconstruction loss"}),
+    (
+        "--sparsity",
+        "sparsity",
+        {"type": float, "help": f"sparse AE: weight of the code's L1 penalty (default {SPARSITY:g})"},
+    ),
+    (
+        "--contraction",
+        "contraction",
+        {"type": float, "help": f"contractive AE: weight of the encoder Jacobian penalty (default {CONTRACTION:g})"},
+    ),
     ("--beta", "beta", {"type": float, "help": "VAE: weight of the KL term (default 1)"}),
     ("--likelihood", "likelihood", {"choices": ("bernoulli", "gaussian"), "help": "VAE decoder"}),
     ("--gan-loss", "objective", {"choices": ("nonsaturating", "hinge"), "help": "GAN objective"}),
@@ -136,6 +148,10 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _positive(value) -> bool:
+    return isinstance(value, float) and value > 0
+
+
 def model_settings(args: argparse.Namespace) -> dict:
     """The model config fields the settings flags given set for the variant args.model (SETTING_FLAGS)."""
     family, fixed = variants()[args.model]
@@ -143,7 +159,8 @@ def model_settings(args: argparse.Namespace) -> dict:
     settings = {}
     for flag, name, options in SETTING_FLAGS:
         value = getattr(args, flag[2:].replace("-", "_"))
-        applies = name in config_fields and (name not in fixed or fixed[name] in options.get("choices", ()))
+        tunable = name not in fixed or fixed[name] in options.get("choices", ()) or _positive(fixed[name])
+        applies = name in config_fields and tunable
         if value is not None and applies:
             settings[name] = value
     return settings

@@ -6,7 +6,7 @@ offers (`python -m training.train --model NAME`), each with the config settings 
 
 from typing import NamedTuple
 
-from genviz.models.ae import AEConfig, AutoEncoder
+from genviz.models.ae import CONTRACTION, SPARSITY, AEConfig, AutoEncoder
 from genviz.models.base import CheckpointInfo, DatasetInfo, GenerativeModel, Model, ModelConfig
 from genviz.models.classifier import Classifier, ClassifierConfig
 from genviz.models.gan import GAN, GANConfig
@@ -21,7 +21,16 @@ class Family(NamedTuple):
 
 # family name -> its classes and variants
 REGISTRY: dict[str, Family] = {
-    "ae": Family(AutoEncoder, AEConfig, {"ae": {"corruption": "none"}, "dae": {"corruption": "gaussian"}}),
+    "ae": Family(
+        AutoEncoder,
+        AEConfig,
+        {
+            "ae": {"corruption": "none", "sparsity": 0.0, "contraction": 0.0},
+            "dae": {"corruption": "gaussian", "sparsity": 0.0, "contraction": 0.0},
+            "sparse-ae": {"corruption": "none", "sparsity": SPARSITY, "contraction": 0.0},
+            "cae": {"corruption": "none", "sparsity": 0.0, "contraction": CONTRACTION},
+        },
+    ),
     "vae": Family(VAE, VAEConfig, {"vae": {}}),
     "gan": Family(GAN, GANConfig, {"gan": {}}),
     "classifier": Family(Classifier, ClassifierConfig, {"classifier": {}}),
