@@ -13,7 +13,7 @@ from genviz.models.base import GenerativeModel, ModelConfig, conv_decoder, conv_
 from genviz.noise import NOISE_KINDS, corrupt
 
 # The sparse and contractive variants' weights unless --sparsity or --contraction say otherwise.
-SPARSITY = 1e-3
+SPARSITY = 1.5e-4
 CONTRACTION = 0.03
 # Gaussian noise (sigma) whose effect on the code the evaluator measures, relative to the code's spread.
 NOISE_PROBE = 0.05
