@@ -128,3 +128,16 @@ def served_app(trained: dict, root: Path, env: dict | None = None) -> Iterator[S
     env = {"GENVIZ_CHECKPOINTS": str(root / "checkpoints"), "GENVIZ_CACHE_DIR": str(root / "cache"), **(env or {})}
     with serve("app.py", env, log=root / "streamlit.log") as running:
         yield running
+
+
+def frames(canvas) -> int:
+    """How many frames a live canvas of genviz's component has drawn (its data-frames counter)."""
+    return int(canvas.evaluate("c => Number(c.dataset.frames || 0)"))
+
+
+def wait_for_frame(canvas, after: int, timeout_s: float = 60) -> None:
+    """Until the live canvas has drawn more than `after` frames."""
+    deadline = time.monotonic() + timeout_s
+    while frames(canvas) <= after:
+        assert time.monotonic() < deadline, "no new frame drawn"
+        time.sleep(0.02)

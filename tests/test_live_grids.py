@@ -6,7 +6,6 @@ Skipped when Chromium or Playwright is missing, unless GENVIZ_REQUIRE_BROWSER=1.
 """
 
 import re
-import time
 from urllib.parse import parse_qs, urlparse
 
 import numpy as np
@@ -16,7 +15,8 @@ import torch
 from genviz import latent as lt
 from genviz.checkpoint import load_model
 from genviz.data import load_dataset
-from support.browser import CHROMIUM, FLAGS, missing_browser, serve
+from genviz.images import grid
+from support.browser import CHROMIUM, FLAGS, frames, missing_browser, serve, wait_for_frame
 
 MISSING = missing_browser()
 pytestmark = [pytest.mark.skipif(bool(MISSING), reason=MISSING or ""), pytest.mark.browser, pytest.mark.slow]
@@ -47,17 +47,6 @@ def page(server):
             browser.close()
 
 
-def frames(canvas) -> int:
-    return int(canvas.evaluate("c => Number(c.dataset.frames || 0)"))
-
-
-def wait_for_frame(canvas, after: int) -> None:
-    deadline = time.monotonic() + 60
-    while frames(canvas) <= after:
-        assert time.monotonic() < deadline, "no new frame drawn"
-        time.sleep(0.02)
-
-
 def drawn(canvas, columns: int, image: int) -> np.ndarray:
     """The canvas's pixels at the centre of each image pixel: (rows * image, columns * image, 3) uint8."""
     rgba = canvas.evaluate("""c => Array.from(c.getContext("2d").getImageData(0, 0, c.width, c.height).data)""")
@@ -69,13 +58,7 @@ def drawn(canvas, columns: int, image: int) -> np.ndarray:
 
 def torch_drawn(model, z: torch.Tensor, columns: int) -> np.ndarray:
     """The same grid decoded by torch, without padding, as 8-bit RGB."""
-    images = lt.decode(model, z).expand(-1, 3, -1, -1)
-    rows = -(-len(images) // columns)
-    c, h, w = images.shape[1:]
-    canvas = torch.zeros(3, rows * h, columns * w)
-    for i, image in enumerate(images):
-        canvas[:, (i // columns) * h : (i // columns + 1) * h, (i % columns) * w : (i % columns + 1) * w] = image
-    return (canvas.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
+    return np.asarray(grid(lt.decode(model, z), nrow=columns, padding=0).convert("RGB"))
 
 
 def url_value(page, name: str) -> str | None:

@@ -5,14 +5,12 @@ Python when it lets go. Without WebAssembly the page says so and falls back to t
 Skipped when Chromium or Playwright is missing, unless GENVIZ_REQUIRE_BROWSER=1.
 """
 
-import time
-
 import pytest
 
 from genviz import latent as lt
 from genviz.checkpoint import load_model
 from genviz.export import decoder_onnx
-from support.browser import CHROMIUM, FLAGS, missing_browser, serve
+from support.browser import CHROMIUM, FLAGS, frames, missing_browser, serve, wait_for_frame
 
 MISSING = missing_browser()
 pytestmark = [pytest.mark.skipif(bool(MISSING), reason=MISSING or ""), pytest.mark.browser, pytest.mark.slow]
@@ -53,19 +51,8 @@ def latent_code(page):
     return page.get_by_test_id("stCode").filter(has_text="[").last
 
 
-def frames(canvas) -> int:
-    return int(canvas.evaluate("c => Number(c.dataset.frames || 0)"))
-
-
 def pixels(canvas) -> str:
     return canvas.evaluate("c => c.toDataURL()")
-
-
-def wait_for_frame(canvas, after: int) -> None:
-    deadline = time.monotonic() + 30
-    while frames(canvas) <= after:
-        assert time.monotonic() < deadline, "no new frame drawn"
-        time.sleep(0.02)
 
 
 def test_the_live_slider_redraws_while_dragging_and_python_gets_the_value_on_release(server, page):

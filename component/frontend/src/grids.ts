@@ -6,7 +6,7 @@
 // {alive: true} before it has sent a decoder, or {ok: false, error}.
 import { drawGrid, picturedCanvas } from "./canvas";
 import { choiceControl, rangeControl, type ChoiceSpec, type ControlSpec } from "./controls";
-import { floats, setHeight, setValue, type RenderArgs } from "./messages";
+import { failIn, fitTo, floats, setValue, type RenderArgs } from "./messages";
 import { announce, message, Painter } from "./painter";
 import { interpolate, interpolateGrid, type Method } from "./paths";
 import { priorLatents, type PriorControl } from "./prior";
@@ -47,13 +47,11 @@ function layout(): void {
 }
 
 function fit(): void {
-  setHeight(root && !root.hidden ? Math.ceil(root.getBoundingClientRect().height) + 8 : 0);
+  fitTo(root);
 }
 
 function fail(error: unknown): void {
-  if (root) root.hidden = true;
-  fit();
-  setValue({ ok: false, error: message(error) });
+  failIn(root, message(error));
 }
 
 function report(): void {

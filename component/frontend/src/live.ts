@@ -3,7 +3,7 @@
 // {alive: true} when it first runs without a decoder (so Python exports one only for a real browser),
 // {ok: true, controls_id, values, z} once the decoder has drawn and on every `change`, or {ok: false, error}.
 import { drawGrid, picturedCanvas } from "./canvas";
-import { floats, setHeight, setValue, type RenderArgs } from "./messages";
+import { failIn, fitTo, floats, setValue, type RenderArgs } from "./messages";
 import { announce, message, Painter } from "./painter";
 import { buildControls, compose, formatLatent, type Controls, type SliderSpecs } from "./sliders";
 
@@ -52,7 +52,7 @@ function layout(): void {
 }
 
 function fit(): void {
-  setHeight(root && !root.hidden ? Math.ceil(root.getBoundingClientRect().height) + 8 : 0);
+  fitTo(root);
 }
 
 function report(ms?: number): void {
@@ -62,9 +62,7 @@ function report(ms?: number): void {
 }
 
 function fail(error: unknown): void {
-  if (root) root.hidden = true;
-  fit();
-  setValue({ ok: false, error: message(error) });
+  failIn(root, message(error));
 }
 
 /** z and its traversal row, decoded in one batch. */

@@ -46,3 +46,15 @@ export function floats(bytes: unknown): Float32Array {
   const raw = bytes instanceof Uint8Array ? bytes : new Uint8Array(0);
   return new Float32Array(raw.slice().buffer, 0, raw.byteLength >> 2);
 }
+
+/** The iframe as tall as `root` shows (0 when hidden or not there yet). */
+export function fitTo(root: HTMLElement | null): void {
+  setHeight(root && !root.hidden ? Math.ceil(root.getBoundingClientRect().height) + 8 : 0);
+}
+
+/** Hide `root` and tell Python that the browser cannot decode here, and why. */
+export function failIn(root: HTMLElement | null, reason: string): void {
+  if (root) root.hidden = true;
+  fitTo(root);
+  setValue({ ok: false, error: reason });
+}
