@@ -25,8 +25,9 @@ if not MISSING:
 
 @pytest.fixture(scope="module")
 def server(trained, tmp_path_factory):
-    """The app's URL, served over copies of the session's trained checkpoints."""
-    with served_app(trained, tmp_path_factory.mktemp("browser")) as running:
+    """The app's URL, served over copies of the session's trained checkpoints, decoding on the server (these tests
+    read Streamlit's pictures; the live component, which replaces them once it has drawn, has its own tests)."""
+    with served_app(trained, tmp_path_factory.mktemp("browser"), {"GENVIZ_BROWSER_DECODE": "0"}) as running:
         yield running.url
 
 
