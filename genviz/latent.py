@@ -51,10 +51,17 @@ def classify(classifier: Model, images: torch.Tensor, batch_size: int = 500) -> 
 
 
 def prior_latents(
-    model: GenerativeModel, n: int, seed: int, temperature: float = 1.0, truncation: float | None = None
+    model: GenerativeModel,
+    n: int,
+    seed: int,
+    temperature: float = 1.0,
+    truncation: float | None = None,
+    label: int | None = None,
 ) -> torch.Tensor:
-    """n latents (n, latent_dim) on the CPU from the model's prior with a seed (`GenerativeModel.prior`)."""
-    return model.prior(n, torch.Generator().manual_seed(seed), temperature, truncation).cpu()
+    """n latents (n, latent_dim) on the CPU from the model's prior with a seed (`GenerativeModel.prior`); a
+    conditional model's of the class `label`, else of classes drawn with the seed."""
+    labels = None if label is None else torch.full((n,), int(label))
+    return model.prior(n, torch.Generator().manual_seed(seed), temperature, truncation, labels).cpu()
 
 
 def prior_noise(model: GenerativeModel, n: int, seed: int) -> torch.Tensor:

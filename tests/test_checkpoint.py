@@ -30,7 +30,7 @@ def test_round_trip_is_exact(tmp_path, family):
         x = torch.rand(5, 1, 28, 28)
         assert torch.equal(loaded(x), model(x))
     else:
-        z = torch.randn(5, 4)
+        z = torch.randn(5, model.latent_dim)  # a conditional VAE appends its classes to z
         assert torch.equal(loaded.decode(z), model.decode(z))
     assert loaded.checkpoint.dataset.class_names == ["a", "b"]
 

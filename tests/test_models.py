@@ -14,14 +14,15 @@ def test_shapes_and_ranges(family, shape):
     model = build_model(family, REGISTRY[family][1](image_shape=shape, latent_dim=5, width=8)).eval()
     x = torch.rand(3, *shape)
     z = model.encode(x) if model.has_exact_encoder else model.encode(x, steps=3)
-    assert z.shape == (3, 5)
+    latent = 5 + (model.config.num_classes if model.conditional else 0)  # a conditional VAE's classes follow z
+    assert z.shape == (3, latent)
     y = model.decode(z)
     assert y.shape == (3, *shape)
     assert 0 <= y.min() and y.max() <= 1
     assert model.sample(4, torch.Generator().manual_seed(1)).shape == (4, *shape)
-    losses = model.loss(x)
+    losses = model.loss(x, torch.tensor([0, 1, 0]))
     assert losses["loss"].ndim == 0 and torch.isfinite(losses["loss"])
-    assert model.latent_dim == 5 and model.image_shape == shape
+    assert model.latent_dim == latent and model.image_shape == shape
 
 
 @pytest.mark.parametrize("shape", SHAPES)

@@ -99,16 +99,26 @@ def features(classifier: Classifier, images: torch.Tensor, batch_size: int) -> t
 
 
 @torch.no_grad()
-def draw_samples(model: GenerativeModel, n: int, batch_size: int) -> torch.Tensor:
+def draw_samples(
+    model: GenerativeModel, n: int, batch_size: int, classes: int
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """n samples (n, C, H, W) from the prior; a conditional model's drawn for each of `classes` classes in
+    turn, with those classes (n,), else None."""
     generator = torch.Generator().manual_seed(SEED)
-    return torch.cat([model.sample(min(batch_size, n - i), generator).cpu() for i in range(0, n, batch_size)])
+    labels = torch.arange(n) % classes if model.conditional else None
+    drawn = [
+        model.sample(min(batch_size, n - i), generator, labels=None if labels is None else labels[i : i + batch_size])
+        for i in range(0, n, batch_size)
+    ]
+    return torch.cat([x.cpu() for x in drawn]), labels
 
 
 def classifier_sample_metrics(
-    samples: torch.Tensor, classifier: Classifier, test: ImageDataset, batch_size: int
+    samples: torch.Tensor, classifier: Classifier, test: ImageDataset, batch_size: int, labels: torch.Tensor | None
 ) -> dict:
     """Frechet distance, precision and recall of samples against the test set on the classifier's
-    features, and the share of samples the classifier puts in each class."""
+    features, and the share of samples the classifier puts in each class; for samples drawn for classes
+    `labels`, the share it puts in the class asked for, overall and per class."""
     real, _ = features(classifier, test.float_images(slice(None)), batch_size)
     fake, classes = features(classifier, samples, batch_size)
     precision, recall = precision_recall(real, fake)
@@ -119,6 +129,16 @@ def classifier_sample_metrics(
         "sample_recall": recall,
         "sample_class_shares": {c: round(s, 4) for c, s in zip(test.class_names, shares.tolist(), strict=True)},
         "sample_min_class_share": shares.min().item(),
+    } | ({} if labels is None else drawn_class_accuracy(classes, labels, test.class_names))
+
+
+def drawn_class_accuracy(classes: torch.Tensor, labels: torch.Tensor, names: list[str]) -> dict:
+    """The share of samples drawn for each class that the classifier puts in it (`classes` against `labels`)."""
+    right = (classes == labels).float()
+    per_class = torch.bincount(labels, right, minlength=len(names)) / torch.bincount(labels, minlength=len(names))
+    return {
+        "sample_label_accuracy": right.mean().item(),
+        "sample_label_accuracy_per_class": {c: round(a, 4) for c, a in zip(names, per_class.tolist(), strict=True)},
     }
 
 
@@ -153,7 +173,7 @@ def evaluate(
             ]
         notes |= {"iwae_samples_per_image": iwae_samples, "iwae_test_images": len(subset)}
     if model.explorable:
-        drawn = draw_samples(model, samples, batch_size)
+        drawn, labels = draw_samples(model, samples, batch_size, len(test.class_names))
         classifier_path = classifier or find_classifier(path, name)
         if classifier_path is None:
             notes["classifier"] = f"none: no {name}-classifier beside the checkpoint and no --classifier"
@@ -161,7 +181,7 @@ def evaluate(
             judge = load_model(classifier_path, model.device)
             if not isinstance(judge, Classifier) or judge.image_shape != model.image_shape:
                 raise CheckpointError(f"{classifier_path}: not a classifier for {model.image_shape} images")
-            metrics |= classifier_sample_metrics(drawn, judge, test, batch_size)
+            metrics |= classifier_sample_metrics(drawn, judge, test, batch_size, labels)
             notes["classifier"] = str(classifier_path)
         if inception.available():
             metrics["sample_fid_inception"] = inception.fid(test.float_images(slice(None)), drawn, batch_size)
@@ -184,6 +204,7 @@ def quality_bars(root: Path) -> list[tuple[str, str, bool]]:
     """The issue's quality bars for the shipped models under `root`: (bar, measured, met) for
     each whose checkpoints have been evaluated."""
     names = ("mnist-vae", "mnist-dae", "mnist-gan", "mnist-classifier", "mnist-ae", "mnist-sparse-ae", "mnist-cae")
+    names += ("mnist-wgan-gp", "mnist-cvae")
     m = {name: read_metrics(root / name) for name in names}
     bars = []
     if "test_negative_elbo_nats" in m["mnist-vae"]:
@@ -198,6 +219,18 @@ def quality_bars(root: Path) -> list[tuple[str, str, bool]]:
         bars.append(("mnist-gan samples: every digit >= 5%", f"{share:.1%}", share >= 0.05))
     if (accuracy := m["mnist-classifier"].get("test_accuracy")) is not None:
         bars.append(("mnist-classifier accuracy >= 99.0%", f"{accuracy:.2%}", accuracy >= 0.99))
+    wgan = m["mnist-wgan-gp"].get("sample_fid_classifier")
+    if wgan is not None and gan is not None and vae is not None:
+        measured, met = f"{wgan:.2f} vs {gan:.2f}, {vae / 3:.2f}", wgan < gan and wgan <= vae / 3
+        bars.append(("mnist-wgan-gp FID < mnist-gan's and <= mnist-vae's / 3", measured, met))
+    if (share := m["mnist-wgan-gp"].get("sample_min_class_share")) is not None:
+        bars.append(("mnist-wgan-gp samples: every digit >= 5%", f"{share:.1%}", share >= 0.05))
+    cvae = m["mnist-cvae"]
+    if "test_negative_elbo_nats" in cvae and "test_negative_elbo_nats" in m["mnist-vae"]:
+        elbo, plain = cvae["test_negative_elbo_nats"], m["mnist-vae"]["test_negative_elbo_nats"]
+        bars.append(("mnist-cvae negative ELBO <= mnist-vae's", f"{elbo:.2f} vs {plain:.2f}", elbo <= plain))
+    if (accuracy := cvae.get("sample_label_accuracy")) is not None:
+        bars.append(("mnist-cvae samples classified as drawn >= 95%", f"{accuracy:.2%}", accuracy >= 0.95))
     ae = m["mnist-ae"]
     if "code" in ae and "code" in (sparse := m["mnist-sparse-ae"]):
         hoyer, plain = sparse["code"]["hoyer_sparsity"], ae["code"]["hoyer_sparsity"]

@@ -207,6 +207,7 @@ def fit(config: TrainConfig, command: str, device: torch.device, rank: int, worl
             raise diverged(run, epoch, f"the loss exploded to {mean:.4g} from {run.first_loss:.4g} in the first epoch")
         run.first_loss = mean if run.first_loss is None else run.first_loss
         run.epoch, run.seconds = epoch + 1, run.seconds + seconds
+        run.history.append(mean)
         if world_size > 1:
             average_buffers(model, world_size)
         model.eval()
@@ -215,7 +216,7 @@ def fit(config: TrainConfig, command: str, device: torch.device, rank: int, worl
         if rank == 0:
             save_epoch(run, device, amp, mean, preview(model, fixed_x, fixed_z))
             tqdm.write(
-                f"epoch {epoch + 1}/{config.epochs}: loss {mean:.4g}, "
+                f"epoch {epoch + 1}/{config.epochs}: {model.loss_name.replace('_', ' ')} {mean:.4g}, "
                 f"{steps_per_epoch * global_batch / seconds:.0f} images/s, saved {config.out}"
             )
     model.to(memory_format=torch.contiguous_format)  # as load_model builds it, so both compute alike

@@ -76,7 +76,8 @@ def save_epoch(run: Run, device: torch.device, amp: bool, loss: float, picture: 
         "lr": config.lr,
         "lr_schedule": config.lr_schedule,
         "seed": config.seed,
-        "final_loss": round(loss, 6),
+        f"final_{run.model.loss_name}": round(loss, 6),
+        f"{run.model.loss_name}_by_epoch": [float(f"{value:.4g}") for value in run.history],
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }
     try:

@@ -1,7 +1,7 @@
 """A run in progress (`Run`), and its resume state: written after each epoch, read back with weights_only."""
 
 import pickle
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -28,6 +28,7 @@ class Run:
     epoch: int = 0  # epochs completed
     seconds: float = 0.0  # training time over all sessions
     first_loss: float | None = None  # mean loss of the first epoch, the yardstick for divergence
+    history: list[float] = field(default_factory=list)  # mean `train_step` figure of each epoch done
     rank: int = 0  # this process's among those training together (torchrun's RANK)
     world_size: int = 1  # processes training together, each on its own shard of the data
 
@@ -44,6 +45,7 @@ class Run:
             "epoch": self.epoch,
             "seconds": self.seconds,
             "first_loss": self.first_loss,
+            "history": self.history,
             "shuffle_rng": self.shuffle.get_state(),
             "torch_rng": torch.get_rng_state(),
         }
@@ -85,6 +87,7 @@ def restore(run: Run, state_path: Path) -> None:
         for name, optimizer in run.optimizers.items():
             optimizer.load_state_dict(state["optimizers"][name])
         run.epoch, run.seconds, run.first_loss = int(state["epoch"]), float(state["seconds"]), state["first_loss"]
+        run.history = [float(v) for v in state.get("history", [])][: run.epoch]  # states before it had none
         run.shuffle.set_state(state["shuffle_rng"])
         torch.set_rng_state(state["torch_rng"])
     except (KeyError, TypeError, ValueError, RuntimeError) as e:  # a state of another model, or edited

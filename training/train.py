@@ -1,4 +1,5 @@
-"""Train an AE, denoising AE, VAE, GAN or classifier and write a checkpoint folder.
+"""Train an autoencoder (plain, denoising, sparse, contractive), a VAE or conditional VAE, a GAN or WGAN-GP, or a
+classifier, and write a checkpoint folder.
 
     python -m training.train --model vae --dataset mnist --epochs 10 --out checkpoints/mnist-vae
 
@@ -71,6 +72,17 @@ SETTING_FLAGS = (
     ("--beta", "beta", {"type": float, "help": "VAE: weight of the KL term (default 1)"}),
     ("--likelihood", "likelihood", {"choices": ("bernoulli", "gaussian"), "help": "VAE decoder"}),
     ("--gan-loss", "objective", {"choices": ("nonsaturating", "hinge"), "help": "GAN objective"}),
+    ("--critic-steps", "critic_steps", {"type": int, "help": "WGAN-GP: critic steps per generator step (default 5)"}),
+    (
+        "--gradient-penalty",
+        "gradient_penalty",
+        {"type": float, "help": "WGAN-GP: weight of the critic's gradient penalty (default 10)"},
+    ),
+    (
+        "--label-weight",
+        "label_weight",
+        {"type": float, "help": "CVAE: weight of the encoder's class cross-entropy (default 1)"},
+    ),
 )
 
 
@@ -85,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--latent-dim", type=int, default=None, help="size of z (default 16; classifier features: 128)")
     p.add_argument("--width", type=int, default=None, help="channels of the first conv layer (default 32)")
     p.add_argument("--batch-size", type=int, default=128, help="images per step and per process (under torchrun)")
-    p.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 1e-3; GAN 2e-4)")
+    p.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 1e-3; GAN 2e-4; WGAN-GP 1e-4)")
     p.add_argument(
         "--lr-schedule",
         choices=("constant", "cosine"),

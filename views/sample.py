@@ -1,4 +1,5 @@
-"""Sample: a grid drawn from the model's prior, reproducible from its seed, downloadable as PNG."""
+"""Sample: a grid drawn from the model's prior, reproducible from its seed, downloadable as PNG; a conditional
+model's of the class chosen."""
 
 import random
 from pathlib import Path
@@ -41,13 +42,20 @@ control = controls.radio(
 )
 for name, value in (("seed", seed), ("grid", side), ("control", control)):
     ui.to_url(name, value)
+chosen, drawn = None, ""  # the class drawn, for a conditional model
+if model.conditional:
+    names = ui.class_names(model)
+    ui.linked("class", "sample_class", ui.choice(range(len(names))), 0, controls)
+    chosen = controls.selectbox("Class", range(len(names)), format_func=names.__getitem__, key="sample_class")
+    ui.to_url("class", chosen)
+    drawn = f" of class {names[chosen]}"
 SETTINGS = {  # the control's widget key, kind, label, range, step and default
     "Temperature": ("sample_temperature", "temperature", "Temperature (latent scale)", 0.1, 2.0, 0.1, 1.0),
     "Truncation": ("sample_truncation", "truncation", "Truncation threshold (sigmas)", 0.1, 3.0, 0.1, 1.0),
 }
 key, kind, label, low, high, step, default = SETTINGS[control]
 n, width = side * side, min(640, 60 * side + 40)
-caption = f"{n} samples of {model.kind.upper()} from {model.prior_name}, seed {seed}, " + (
+caption = f"{n} samples{drawn} of {model.kind.upper()} from {model.prior_name}, seed {seed}, " + (
     "temperature {value}" if kind == "temperature" else "truncated at {value} sigma"
 )
 ui.linked(kind, key, ui.decimal(low, high), default, controls)
@@ -55,8 +63,8 @@ value = st.session_state[key]
 # In the browser, the control recomputes and redraws the grid while it is dragged (ui.live); else on the server.
 live = ui.live(path, f"sample-live-{path}", "The samples decode")
 if live is not None:
-    centre, spread = model.latent_scale()
-    controls_id = f"{path}|{seed}|{side}|{kind}"
+    centre, spread = model.latent_scale(chosen)
+    controls_id = f"{path}|{seed}|{side}|{kind}|{chosen}"
     with shown:
         prior_grid(
             live.decoder, lt.prior_noise(model, n, int(seed)).numpy(), centre.float().cpu().numpy(),
@@ -73,13 +81,13 @@ if live is None or not live.drawn:
 
 def picture():
     """The grid as the control sets it, decoded on the server."""
-    z = lt.prior_latents(model, n, int(seed), **{kind: value})
+    z = lt.prior_latents(model, n, int(seed), **{kind: value}, label=chosen)
     return grid(lt.decode(model, z), nrow=side)
 
 
 if live is None or not live.drawn:
     shown.image(picture(), caption=caption.replace("{value}", str(value)), width=width, output_format="PNG")
-name = f"{Path(path).name}-seed{seed}-{side}x{side}-{kind}{value:g}.png"
+name = f"{Path(path).name}{'' if chosen is None else f'-class{chosen}'}-seed{seed}-{side}x{side}-{kind}{value:g}.png"
 ui.to_url(kind, value)
 ui.drop_from_url("truncation" if kind == "temperature" else "temperature")
 controls.download_button("Download PNG", lambda: png_bytes(picture()), name, "image/png", icon=":material/download:")

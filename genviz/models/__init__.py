@@ -9,8 +9,10 @@ from typing import NamedTuple
 from genviz.models.ae import CONTRACTION, SPARSITY, AEConfig, AutoEncoder
 from genviz.models.base import CheckpointInfo, DatasetInfo, GenerativeModel, Model, ModelConfig
 from genviz.models.classifier import Classifier, ClassifierConfig
+from genviz.models.cvae import CVAE, CVAEConfig
 from genviz.models.gan import GAN, GANConfig
 from genviz.models.vae import VAE, VAEConfig
+from genviz.models.wgan import WGANGP, WGANConfig
 
 
 class Family(NamedTuple):
@@ -32,7 +34,9 @@ REGISTRY: dict[str, Family] = {
         },
     ),
     "vae": Family(VAE, VAEConfig, {"vae": {}}),
+    "cvae": Family(CVAE, CVAEConfig, {"cvae": {}}),
     "gan": Family(GAN, GANConfig, {"gan": {}}),
+    "wgan-gp": Family(WGANGP, WGANConfig, {"wgan-gp": {}}),
     "classifier": Family(Classifier, ClassifierConfig, {"classifier": {}}),
 }
 
@@ -67,6 +71,8 @@ __all__ = [
     "AEConfig",
     "AutoEncoder",
     "CheckpointInfo",
+    "CVAE",
+    "CVAEConfig",
     "Classifier",
     "ClassifierConfig",
     "DatasetInfo",
@@ -77,6 +83,8 @@ __all__ = [
     "ModelConfig",
     "REGISTRY",
     "VAEConfig",
+    "WGANConfig",
+    "WGANGP",
     "build_model",
     "explorable_families",
     "register",

@@ -91,7 +91,8 @@ class AutoEncoder(GenerativeModel):
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.decoder(z))  # (B, C, H, W) in [0, 1]
 
-    def latent_scale(self) -> tuple[torch.Tensor, torch.Tensor]:
+    def latent_scale(self, label: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        self.unconditional(label)
         return self.latent_mean.float().cpu(), self.latent_std.float().cpu()
 
     @torch.no_grad()

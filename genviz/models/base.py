@@ -82,16 +82,17 @@ def _channels(width: int, depth: int) -> list[int]:
     return [min(width * 2**i, width * 8) for i in range(depth)]
 
 
-def conv_encoder(config: ModelConfig, out_features: int) -> nn.Sequential:
-    """Strided convs from (B, C, H, W) to (B, out_features)."""
+def conv_encoder(config: ModelConfig, out_features: int, norm: bool = True) -> nn.Sequential:
+    """Strided convs from (B, C, H, W) to (B, out_features); without `norm`, no batch norm (a WGAN-GP critic,
+    whose gradient penalty is per image)."""
     sizes = spatial_sizes(config.image_shape[1])
     channels = _channels(config.width, len(sizes) - 1)
     layers: list[nn.Module] = []
     in_ch = config.image_shape[0]
     for i, (size, out_ch) in enumerate(zip(sizes[:-1], channels, strict=True)):
         kernel = 4 if size % 2 == 0 else 3  # exact halving; odd sizes round up
-        layers.append(nn.Conv2d(in_ch, out_ch, kernel, stride=2, padding=1, bias=i == 0))
-        if i > 0:  # DCGAN: no normalisation on the input layer
+        layers.append(nn.Conv2d(in_ch, out_ch, kernel, stride=2, padding=1, bias=i == 0 or not norm))
+        if i > 0 and norm:  # DCGAN: no normalisation on the input layer
             layers.append(nn.BatchNorm2d(out_ch))
         layers.append(nn.LeakyReLU(0.2))
         in_ch = out_ch
@@ -150,6 +151,7 @@ class Model(nn.Module):
     has_likelihood: ClassVar[bool] = False  # bounds log p(x): the evaluator estimates its NLL
     default_lr: ClassVar[float] = 1e-3  # Adam learning rate when training is not told one
     divergence_check: ClassVar[bool] = True  # a loss 100x its first epoch's means training diverged
+    loss_name: ClassVar[str] = "loss"  # what `train_step` returns, as the training log and the card name it
     fit_images: ClassVar[int] = 0  # training images `fit_to_data` wants after each epoch (0: none)
     per_class_figures: ClassVar[tuple[str, ...]] = ()  # test figures the evaluator also reports per class
     config: ModelConfig
@@ -241,6 +243,7 @@ class GenerativeModel(Model):
 
     explorable = True
     has_exact_encoder: ClassVar[bool] = True  # False: encode is a search (slow, approximate)
+    conditional: ClassVar[bool] = False  # draws a chosen class: `prior`, `sample` and `latent_scale` take labels
     score_kinds: ClassVar[tuple[str, ...]] = ("reconstruction",)  # anomaly scores, see `anomaly_score`
     prior_name: ClassVar[str] = "its prior"  # where `prior` draws from, as a caption says it
     directions_name: ClassVar[str] = "the encoded test images"  # what `directions` are principal directions of
@@ -254,10 +257,17 @@ class GenerativeModel(Model):
         """z (B, latent_dim) -> images (B, C, H, W) in [0, 1]."""
         raise NotImplementedError
 
-    def latent_scale(self) -> tuple[torch.Tensor, torch.Tensor]:
+    def latent_scale(self, label: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-dimension centre and spread of the latents the decoder expects, (latent_dim,) each on
-        the CPU: the prior's N(0, I) unless a family says otherwise."""
+        the CPU: the prior's N(0, I) unless a family says otherwise; a `conditional` model's of the class
+        `label` (others take no label)."""
+        self.unconditional(label)
         return torch.zeros(self.latent_dim), torch.ones(self.latent_dim)
+
+    def unconditional(self, labels) -> None:
+        """Refuse classes to draw, unless the model is `conditional`."""
+        if labels is not None and not self.conditional:
+            raise ValueError(f"a {self.kind} draws no chosen class; only conditional models do")
 
     def prior(
         self,
@@ -265,28 +275,42 @@ class GenerativeModel(Model):
         generator: torch.Generator | None = None,
         temperature: float = 1.0,
         truncation: float | None = None,
+        labels: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """n latents (n, latent_dim) on the model's device from eps ~ N(0, I), drawn on the CPU so that a
-        seed gives the same z on any device (`prior_from_noise`)."""
+        seed gives the same z on any device (`prior_from_noise`); a conditional model's of the classes
+        `labels` (n,), LongTensor."""
+        self.unconditional(labels)
         eps = torch.randn(n, self.latent_dim, generator=generator)
         return self.prior_from_noise(eps, temperature, truncation)
 
     def prior_from_noise(
-        self, eps: torch.Tensor, temperature: float = 1.0, truncation: float | None = None
+        self,
+        eps: torch.Tensor,
+        temperature: float = 1.0,
+        truncation: float | None = None,
+        labels: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Latents (n, latent_dim) from standard normal noise eps (n, latent_dim): centre + eps * temperature *
         spread. With `truncation`, each entry of eps is first mapped into (-truncation, truncation) keeping its
         quantile (`truncate`): the truncation trick (Brock et al. 2019), lower thresholds trading variety for
         fidelity. The browser computes the same from the same eps (component/frontend/src/prior.ts)."""
+        self.unconditional(labels)
         if truncation is not None:
             eps = truncate(eps, truncation)
         centre, std = self.latent_scale()
         return (centre + eps * temperature * std).to(self.device)
 
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None, temperature: float = 1.0) -> torch.Tensor:
-        """n images decoded from the prior."""
-        return self.decode(self.prior(n, generator, temperature))
+    def sample(
+        self,
+        n: int,
+        generator: torch.Generator | None = None,
+        temperature: float = 1.0,
+        labels: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """n images decoded from the prior; a conditional model's of the classes `labels` (n,), LongTensor."""
+        return self.decode(self.prior(n, generator, temperature, labels=labels))
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:

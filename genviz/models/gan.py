@@ -1,6 +1,7 @@
 """DCGAN-style GAN (Radford et al. 2016) with a non-saturating or hinge objective."""
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -15,11 +16,12 @@ class GANConfig(ModelConfig):
     objective: str = "nonsaturating"  # "nonsaturating" (Goodfellow et al. 2014) or "hinge" (Lim & Ye 2017)
     inversion_steps: int = 200  # gradient steps on z when encoding an image by inversion
     inversion_lr: float = 0.05  # Adam learning rate for that search
+    objectives: ClassVar[tuple[str, ...]] = ("nonsaturating", "hinge")  # the objectives this family trains
 
     def __post_init__(self):
         super().__post_init__()
-        if self.objective not in ("nonsaturating", "hinge"):
-            raise ValueError(f"unknown GAN objective {self.objective!r}")
+        if self.objective not in self.objectives:
+            raise ValueError(f"unknown {self.kind} objective {self.objective!r}; known: {', '.join(self.objectives)}")
         # Bounded: each encode of an image in the app runs this many generator passes.
         if not 1 <= self.inversion_steps <= MAX_INVERSION_STEPS:
             raise ValueError(f"inversion_steps must be 1 to {MAX_INVERSION_STEPS}, got {self.inversion_steps}")

@@ -85,7 +85,7 @@ class VAE(GenerativeModel):
     @torch.no_grad()
     def posterior_variance(self, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
         """Mean posterior variance per latent dimension over images (N, C, H, W) in [0, 1], (latent_dim,)."""
-        total = torch.zeros(self.latent_dim)
+        total = torch.zeros(self.config.latent_dim)  # z only: a conditional VAE appends its class to the latent
         for start in range(0, len(images), batch_size):
             x = images[start : start + batch_size].to(self.device)
             total += self.encode_dist(x)[1].exp().float().sum(0).cpu()

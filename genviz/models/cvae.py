@@ -1,0 +1,166 @@
+"""Conditional VAE (Sohn et al. 2015): the class is an input of the encoder and of the decoder.
+
+Its latent, as the pages see it, is z (latent_dim entries) followed by the class as a one-hot vector
+(num_classes entries): the decoder reads both, so the sliders, the class direction and interpolation move
+the style and the class alike, and the in-browser decoder needs nothing else. Images come without labels
+in the app, so the encoder also names the class (a head trained with cross-entropy beside the ELBO, as in
+Kingma et al. 2014's M2 model); `encode(x)` uses it, and training and the ELBO figures use the true labels.
+"""
+
+import dataclasses
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from genviz.metrics import mse, psnr
+from genviz.models.base import conv_decoder, conv_encoder, truncate
+from genviz.models.vae import VAE, VAEConfig
+
+HIDDEN = 256  # features of the encoder's conv trunk, which the class and posterior heads read
+
+
+@dataclass
+class CVAEConfig(VAEConfig):
+    num_classes: int = 10  # classes of the training data; set from the dataset
+    label_weight: float = 1.0  # weight of the encoder's class head's cross-entropy beside the ELBO
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.num_classes < 2:
+            raise ValueError(f"a conditional VAE needs 2 classes or more, got {self.num_classes}")
+        if self.label_weight < 0:
+            raise ValueError(f"label_weight must be 0 or more, got {self.label_weight}")
+
+    @property
+    def kind(self) -> str:
+        return "cvae"
+
+    @property
+    def display_name(self) -> str:
+        return "conditional variational autoencoder (the class one-hot after z in its latent)"
+
+
+class CVAE(VAE):
+    family = "cvae"
+    conditional = True
+    has_likelihood = False  # its ELBO bounds log p(x | class); the importance-weighted NLL of p(x) is not estimated
+    dimension_order_name = "most active first (posterior variance furthest from the prior's), then the class"
+
+    def __init__(self, config: CVAEConfig):
+        nn.Module.__init__(self)
+        self.config = config
+        self.trunk = nn.Sequential(conv_encoder(config, HIDDEN), nn.LeakyReLU(0.2))
+        self.class_head = nn.Linear(HIDDEN, config.num_classes)
+        self.posterior = nn.Linear(HIDDEN + config.num_classes, 2 * config.latent_dim)  # q(z | x, class)
+        self.decoder = conv_decoder(dataclasses.replace(config, latent_dim=self.latent_dim))  # p(x | z, class)
+
+    @property
+    def latent_dim(self) -> int:
+        """z's entries and the class's one-hot entries."""
+        return self.config.latent_dim + self.config.num_classes
+
+    def one_hot(self, labels: torch.Tensor) -> torch.Tensor:
+        return F.one_hot(labels.long(), self.config.num_classes).float()
+
+    def class_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """The encoder's class scores (B, num_classes) for images without labels."""
+        return self.class_head(self.trunk(x))
+
+    def encode_dist(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """q(z | x, class): mean and log-variance (B, config.latent_dim) each; without labels, of the class the
+        encoder names."""
+        h = self.trunk(x)
+        if labels is None:
+            labels = self.class_head(h).argmax(1)
+        mu, logvar = self.posterior(torch.cat([h, self.one_hot(labels).to(h)], 1)).chunk(2, dim=1)
+        return mu, logvar
+
+    def encode(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, latent_dim): the posterior mean, then the class as one-hot (named by the encoder without labels)."""
+        h = self.trunk(x)
+        labels = self.class_head(h).argmax(1) if labels is None else labels
+        onehot = self.one_hot(labels).to(h)
+        mu = self.posterior(torch.cat([h, onehot], 1)).chunk(2, dim=1)[0]
+        return torch.cat([mu, onehot], 1)
+
+    def elbo_terms(
+        self, x: torch.Tensor, generator: torch.Generator | None = None, labels: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Per-image -log p(x | z, class) and KL(q(z | x, class) || N(0, I)), (B,) each, one posterior sample;
+        the class is `labels`, else the encoder's."""
+        if labels is None:
+            labels = self.class_logits(x).argmax(1)
+        mu, logvar = self.encode_dist(x, labels)
+        if generator is None:
+            eps = torch.randn_like(mu)
+        else:
+            eps = torch.randn(mu.shape, generator=generator, device=generator.device).to(mu)
+        z = torch.cat([mu + eps * torch.exp(0.5 * logvar), self.one_hot(labels).to(mu)], 1)
+        recon = self.reconstruction_nll(self.decoder(z), x)
+        kl = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(1)  # Kingma & Welling 2014, appendix B
+        return {"recon": recon, "kl": kl}
+
+    def loss(self, batch: torch.Tensor, labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """The conditional ELBO (Sohn et al. 2015, eq. 4) with the true labels, plus the class head's
+        cross-entropy, which training needs labels for."""
+        if labels is None:
+            raise ValueError("a conditional VAE trains on labelled images")
+        terms = self.elbo_terms(batch, labels=labels)
+        recon, kl = terms["recon"].mean(), terms["kl"].mean()
+        ce = F.cross_entropy(self.class_logits(batch), labels)
+        loss = recon + self.config.beta * kl + self.config.label_weight * ce
+        return {"loss": loss, "recon": recon, "kl": kl, "ce": ce}
+
+    def latent_scale(self, label: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """z's N(0, I), then the class: one-hot of `label` with no spread; without one, the mean and spread of a
+        uniformly drawn class's one-hot entries."""
+        k, d = self.config.num_classes, self.config.latent_dim
+        if label is None:
+            p = 1 / k
+            centre, spread = torch.full((k,), p), torch.full((k,), (p * (1 - p)) ** 0.5)
+        else:
+            centre, spread = F.one_hot(torch.tensor(int(label)), k).float(), torch.zeros(k)
+        return torch.cat([torch.zeros(d), centre]), torch.cat([torch.ones(d), spread])
+
+    def prior(self, n, generator=None, temperature=1.0, truncation=None, labels=None) -> torch.Tensor:
+        """n latents from eps ~ N(0, I) (n, latent_dim) as every model draws them, of the classes `labels` (n,),
+        else of classes drawn uniformly from `generator` after eps."""
+        eps = torch.randn(n, self.latent_dim, generator=generator)
+        if labels is None:
+            labels = torch.randint(self.config.num_classes, (n,), generator=generator)
+        return self.prior_from_noise(eps, temperature, truncation, labels)
+
+    def prior_from_noise(self, eps, temperature=1.0, truncation=None, labels=None) -> torch.Tensor:
+        """z = eps's first latent_dim entries (truncated, then times temperature), then the one-hot of `labels`:
+        what the browser computes from `latent_scale(label)`, whose class entries have no spread."""
+        if labels is None:
+            raise ValueError("a conditional VAE's prior needs the classes to draw")
+        z = eps[:, : self.config.latent_dim]
+        z = (truncate(z, truncation) if truncation is not None else z) * temperature
+        return torch.cat([z, self.one_hot(labels.cpu())], 1).to(self.device)
+
+    def dimension_order(self, images) -> torch.Tensor:
+        """z's dimensions by the VAE's order, then the class's entries."""
+        order = self.posterior_variance(images()).log().abs().argsort(descending=True)
+        return torch.cat([order, torch.arange(self.config.latent_dim, self.latent_dim)])
+
+    @torch.no_grad()
+    def preview(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """Inputs, their reconstructions, and samples whose classes go round the classes."""
+        labels = torch.arange(len(x)) % self.config.num_classes
+        return torch.cat([x, self.reconstruct(x), self.decode(self.prior_from_noise(z[: len(x)].cpu(), labels=labels))])
+
+    @torch.no_grad()
+    def test_figures(self, x: torch.Tensor, labels: torch.Tensor, generator: torch.Generator) -> dict:
+        """Reconstructions through the encoder's class (as the app makes them), the conditional negative ELBO
+        with the true classes, and the share of classes the encoder names right."""
+        recon = self.reconstruct(x)
+        terms = self.elbo_terms(x, generator, labels)
+        return {
+            "test_mse": mse(recon, x),
+            "test_psnr_db": psnr(recon, x),
+            "test_negative_elbo_nats": terms["recon"] + terms["kl"],
+            "test_class_accuracy": (self.class_logits(x).argmax(1) == labels).float(),
+        }
