@@ -129,7 +129,9 @@ def test_resume_continues_exactly_where_it_stopped(tmp_path):
     for key, value in straight.model.state_dict().items():
         assert torch.equal(value, resumed.model.state_dict()[key]), key
     loaded = load_model(tmp_path / "b", "cpu")
-    assert json.loads((tmp_path / "b" / "config.json").read_text())["training"]["epochs"] == 2
+    training = json.loads((tmp_path / "b" / "config.json").read_text())["training"]
+    assert training["epochs"] == 2 and len(training["loss_by_epoch"]) == 2
+    assert resumed.history == pytest.approx(straight.history, rel=1e-6)  # the first epoch's loss kept in the state
     assert not list((tmp_path / "b").glob("*.tmp")) and loaded.family == "vae"
 
 
