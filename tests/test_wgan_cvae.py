@@ -198,3 +198,22 @@ def test_the_sample_page_draws_the_class_chosen(checkpoints, media, monkeypatch)
     assert np.abs(picture - np.asarray(expected.convert("L"), dtype=np.int16)).max() <= 1
     gan = open_page(AppTest.from_file("../app.py", default_timeout=300), "views/sample.py", "mnist-wgan-gp")
     assert not gan.get("selectbox") or all(box.key != "sample_class" for box in gan.selectbox)
+
+
+@pytest.mark.slow
+def test_the_sidebar_card_draws_the_wasserstein_estimate_by_epoch(checkpoints, tmp_path, monkeypatch):
+    shutil.copytree(checkpoints / "mnist-wgan-gp", tmp_path / "mnist-wgan-gp")
+    monkeypatch.setattr(ui, "CHECKPOINTS", tmp_path)
+    monkeypatch.setenv("GENVIZ_CACHE_DIR", str(tmp_path / "cache"))
+    config = tmp_path / "mnist-wgan-gp" / "config.json"
+    record = json.loads(config.read_text())
+    record["training"]["wasserstein_estimate_by_epoch"] = [3.0, 2.0, 1.5]
+    config.write_text(json.dumps(record))
+    app = open_page(AppTest.from_file("../app.py", default_timeout=300), "views/home.py", "mnist-wgan-gp")
+    assert "Wasserstein estimate by epoch" in [c.value for c in app.sidebar.caption]
+    (chart,) = app.sidebar.get("vega_lite_chart")
+    assert not app.exception
+    record["training"]["wasserstein_estimate_by_epoch"] = [3.0, "NaN"]  # not numbers: no chart, no error
+    config.write_text(json.dumps(record))
+    app = open_page(AppTest.from_file("../app.py", default_timeout=300), "views/home.py", "mnist-wgan-gp")
+    assert not app.sidebar.get("vega_lite_chart") and not app.exception

@@ -1,6 +1,7 @@
 """The sidebar's model picker: every checkpoint folder under the checkpoints folder, a typed folder, the
 model card, and the model's folder name in the URL."""
 
+import math
 from pathlib import Path
 from typing import NamedTuple
 
@@ -114,10 +115,23 @@ def model_picker() -> tuple[str, GenerativeModel] | None:
             return None
         with st.expander("Model card"):
             try:
-                st.markdown(model_card(read_config(path), read_metrics(path), literal=plain))
+                config = read_config(path)
+                st.markdown(model_card(config, read_metrics(path), literal=plain))
             except CheckpointError as e:  # the weights loaded; only the card's metrics are unreadable
                 st.warning(f"The model card cannot be shown: {plain(e)}")
+            else:
+                training_curves(config["training"])
     return path, model
+
+
+def training_curves(training: dict) -> None:
+    """Each per-epoch record of the training (`loss_by_epoch`, a WGAN-GP's `wasserstein_estimate_by_epoch`) as a
+    line over the epochs, where it holds two finite numbers or more."""
+    for name, values in training.items():
+        numbers = isinstance(values, list) and all(isinstance(v, int | float) for v in values)
+        if name.endswith("_by_epoch") and numbers and len(values) >= 2 and all(math.isfinite(v) for v in values):
+            st.caption(f"{name.removesuffix('_by_epoch').replace('_', ' ').capitalize()} by epoch")
+            st.line_chart({"epoch": list(range(1, len(values) + 1)), "value": values}, x="epoch", height=140)
 
 
 class Candidate(NamedTuple):
