@@ -92,10 +92,14 @@ def test_the_cvae_latent_is_z_then_the_class_and_its_prior_draws_the_classes_ask
     assert torch.equal(z[:, 3:], F.one_hot(labels, 4).float())
     named = model.class_logits(x).argmax(1)
     assert torch.equal(model.encode(x)[:, 3:].argmax(1), named)  # without labels, the encoder's own classes
+    with torch.no_grad():  # a learned prior per class, p(z | c) = N(mu_c, sigma_c^2)
+        model.prior_mean.copy_(torch.randn(4, 3))
+        model.prior_logvar.copy_(torch.randn(4, 3) * 0.3)
     drawn = model.prior(5, torch.Generator().manual_seed(1), labels=labels)
     assert torch.equal(drawn[:, 3:], F.one_hot(labels, 4).float())
     eps = torch.randn(5, 7, generator=torch.Generator().manual_seed(1))
-    assert torch.allclose(drawn[:, :3], eps[:, :3])
+    sigma = (0.5 * model.prior_logvar[labels]).exp()
+    assert torch.allclose(drawn[:, :3], model.prior_mean[labels] + eps[:, :3] * sigma)
     centre, spread = model.latent_scale(2)  # what the browser computes the latents from
     assert torch.allclose(model.prior_from_noise(eps, 0.5, labels=torch.full((5,), 2)), centre + eps * 0.5 * spread)
     assert model.sample(5, torch.Generator().manual_seed(1), labels=labels).shape == (5, 1, 28, 28)
@@ -123,6 +127,26 @@ def test_the_cvae_loss_is_the_conditional_elbo_plus_the_class_cross_entropy():
     assert losses["loss"].item() == pytest.approx((recon + kl + 2 * ce).item(), rel=1e-5)
     with pytest.raises(ValueError, match="labelled"):
         model.loss(x)
+
+
+def test_the_cvae_kl_to_its_class_prior_is_that_of_torch_distributions():
+    torch.manual_seed(0)
+    model = CVAE(CVAEConfig(width=4, latent_dim=3, num_classes=4))
+    with torch.no_grad():
+        model.prior_mean.copy_(torch.randn(4, 3))
+        model.prior_logvar.copy_(torch.randn(4, 3))
+    mu, logvar, labels = torch.randn(6, 3), torch.randn(6, 3), torch.tensor([0, 1, 2, 3, 3, 1])
+    q = torch.distributions.Normal(mu, (0.5 * logvar).exp())
+    p = torch.distributions.Normal(model.prior_mean[labels], (0.5 * model.prior_logvar[labels]).exp())
+    expected = torch.distributions.kl_divergence(q, p).sum(1)
+    assert torch.allclose(model.kl(mu, logvar, labels), expected, atol=1e-5)
+    standard = CVAE(CVAEConfig(width=4, latent_dim=3, num_classes=4, prior="standard"))
+    assert not hasattr(standard, "prior_mean")
+    assert torch.allclose(
+        standard.kl(mu, logvar, labels),
+        torch.distributions.kl_divergence(q, torch.distributions.Normal(0.0, 1.0)).sum(1),
+        atol=1e-5,
+    )
 
 
 def test_quality_bars_read_the_new_models_metrics(tmp_path):

@@ -25,6 +25,7 @@ HIDDEN = 256  # features of the encoder's conv trunk, which the class and poster
 class CVAEConfig(VAEConfig):
     num_classes: int = 10  # classes of the training data; set from the dataset
     label_weight: float = 1.0  # weight of the encoder's class head's cross-entropy beside the ELBO
+    prior: str = "class"  # "class": p(z | class) = N(mu_c, sigma_c^2), learned (Sohn et al. 2015); "standard": N(0, I)
 
     def __post_init__(self):
         super().__post_init__()
@@ -32,6 +33,8 @@ class CVAEConfig(VAEConfig):
             raise ValueError(f"a conditional VAE needs 2 classes or more, got {self.num_classes}")
         if self.label_weight < 0:
             raise ValueError(f"label_weight must be 0 or more, got {self.label_weight}")
+        if self.prior not in ("class", "standard"):
+            raise ValueError(f"unknown prior {self.prior!r}; known: class, standard")
 
     @property
     def kind(self) -> str:
@@ -55,6 +58,9 @@ class CVAE(VAE):
         self.class_head = nn.Linear(HIDDEN, config.num_classes)
         self.posterior = nn.Linear(HIDDEN + config.num_classes, 2 * config.latent_dim)  # q(z | x, class)
         self.decoder = conv_decoder(dataclasses.replace(config, latent_dim=self.latent_dim))  # p(x | z, class)
+        if config.prior == "class":  # each class's prior mean and log-variance, from N(0, I)
+            self.prior_mean = nn.Parameter(torch.zeros(config.num_classes, config.latent_dim))
+            self.prior_logvar = nn.Parameter(torch.zeros(config.num_classes, config.latent_dim))
 
     @property
     def latent_dim(self) -> int:
@@ -99,8 +105,22 @@ class CVAE(VAE):
             eps = torch.randn(mu.shape, generator=generator, device=generator.device).to(mu)
         z = torch.cat([mu + eps * torch.exp(0.5 * logvar), self.one_hot(labels).to(mu)], 1)
         recon = self.reconstruction_nll(self.decoder(z), x)
-        kl = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(1)  # Kingma & Welling 2014, appendix B
-        return {"recon": recon, "kl": kl}
+        return {"recon": recon, "kl": self.kl(mu, logvar, labels)}
+
+    def class_prior(self, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """p(z | class): mean and log-variance (B, config.latent_dim) for each label."""
+        if self.config.prior == "standard":
+            zeros = torch.zeros(len(labels), self.config.latent_dim, device=labels.device)
+            return zeros, zeros
+        return self.prior_mean[labels], self.prior_logvar[labels]
+
+    def kl(self, mu: torch.Tensor, logvar: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """KL(q(z | x, class) || p(z | class)) per image (B,), between diagonal Gaussians: the sum over dimensions
+        of (log s_p^2 - log s_q^2 + (s_q^2 + (m_q - m_p)^2) / s_p^2 - 1) / 2; with p = N(0, I), Kingma & Welling
+        2014's appendix B."""
+        prior_mu, prior_logvar = self.class_prior(labels)
+        gap = (logvar.exp() + (mu - prior_mu).pow(2)) / prior_logvar.exp()
+        return 0.5 * (prior_logvar - logvar + gap - 1).sum(1)
 
     def loss(self, batch: torch.Tensor, labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """The conditional ELBO (Sohn et al. 2015, eq. 4) with the true labels, plus the class head's
@@ -113,16 +133,20 @@ class CVAE(VAE):
         loss = recon + self.config.beta * kl + self.config.label_weight * ce
         return {"loss": loss, "recon": recon, "kl": kl, "ce": ce}
 
+    @torch.no_grad()
     def latent_scale(self, label: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """z's N(0, I), then the class: one-hot of `label` with no spread; without one, the mean and spread of a
-        uniformly drawn class's one-hot entries."""
-        k, d = self.config.num_classes, self.config.latent_dim
+        """p(z | label)'s mean and spread, then the class: one-hot of `label` with no spread. Without a label, those
+        of the prior's mixture over uniformly drawn classes (z's, and the class's one-hot entries)."""
+        k = self.config.num_classes
+        mean, logvar = (t.float().cpu() for t in self.class_prior(torch.arange(k, device=self.device)))
         if label is None:
             p = 1 / k
+            z_mean, z_spread = mean.mean(0), (logvar.exp().mean(0) + mean.var(0, unbiased=False)).sqrt()
             centre, spread = torch.full((k,), p), torch.full((k,), (p * (1 - p)) ** 0.5)
         else:
+            z_mean, z_spread = mean[int(label)], (0.5 * logvar[int(label)]).exp()
             centre, spread = F.one_hot(torch.tensor(int(label)), k).float(), torch.zeros(k)
-        return torch.cat([torch.zeros(d), centre]), torch.cat([torch.ones(d), spread])
+        return torch.cat([z_mean, centre]), torch.cat([z_spread, spread])
 
     def prior(self, n, generator=None, temperature=1.0, truncation=None, labels=None) -> torch.Tensor:
         """n latents from eps ~ N(0, I) (n, latent_dim) as every model draws them, of the classes `labels` (n,),
@@ -133,12 +157,16 @@ class CVAE(VAE):
         return self.prior_from_noise(eps, temperature, truncation, labels)
 
     def prior_from_noise(self, eps, temperature=1.0, truncation=None, labels=None) -> torch.Tensor:
-        """z = eps's first latent_dim entries (truncated, then times temperature), then the one-hot of `labels`:
-        what the browser computes from `latent_scale(label)`, whose class entries have no spread."""
+        """z = mu_c + eps's first latent_dim entries (truncated, then times temperature) * sigma_c for each class c
+        of `labels`, then c's one-hot: what the browser computes from `latent_scale(c)`, whose class entries have
+        no spread."""
         if labels is None:
             raise ValueError("a conditional VAE's prior needs the classes to draw")
-        z = eps[:, : self.config.latent_dim]
-        z = (truncate(z, truncation) if truncation is not None else z) * temperature
+        eps = eps[:, : self.config.latent_dim]
+        eps = (truncate(eps, truncation) if truncation is not None else eps) * temperature
+        with torch.no_grad():
+            mean, logvar = (t.float().cpu() for t in self.class_prior(labels.to(self.device)))
+        z = mean + eps * (0.5 * logvar).exp()
         return torch.cat([z, self.one_hot(labels.cpu())], 1).to(self.device)
 
     def dimension_order(self, images) -> torch.Tensor:
