@@ -22,7 +22,9 @@ SHIPPED = [
     "mnist-sparse-ae",
     "mnist-cae",
     "mnist-vae",
+    "mnist-cvae",
     "mnist-gan",
+    "mnist-wgan-gp",
     "cifar10-ae",
     "cifar10-vae",
 ]

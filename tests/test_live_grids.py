@@ -120,6 +120,19 @@ def test_sample_grid_follows_truncation_while_dragging_and_matches_torch(server,
     expect(page.get_by_test_id("stException")).to_have_count(0)
 
 
+def test_a_conditional_vae_grid_is_of_the_class_chosen_in_the_browser_too(server, page):
+    """The browser draws the chosen class's latents from the model's latent_scale(class), as torch's prior does."""
+    model = load_model("checkpoints/mnist-cvae", "cpu")
+    page.goto(f"{server}/sample?model=mnist-cvae&seed=3&grid=6&control=Truncation&truncation=0.8&class=4")
+    canvas = page.frame_locator(FRAME).locator(CANVAS)
+    expect(canvas).to_be_visible()
+    wait_for_frame(canvas, 0)
+    expect(page.frame_locator(FRAME).locator("figcaption")).to_contain_text("36 samples of class 4 of CVAE")
+    z = lt.prior_latents(model, 36, 3, truncation=0.8, label=4)
+    assert np.abs(drawn(canvas, 6, 28).astype(int) - torch_drawn(model, z, 6)).max() <= 1
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+
+
 def test_interpolation_path_and_steps_redraw_while_moving_and_match_torch(server, page):
     model = load_model("checkpoints/mnist-vae", "cpu")
     centre, _ = model.latent_scale()
