@@ -131,7 +131,30 @@ def training_curves(training: dict) -> None:
         numbers = isinstance(values, list) and all(isinstance(v, int | float) for v in values)
         if name.endswith("_by_epoch") and numbers and len(values) >= 2 and all(math.isfinite(v) for v in values):
             st.caption(f"{name.removesuffix('_by_epoch').replace('_', ' ').capitalize()} by epoch")
-            st.line_chart({"epoch": list(range(1, len(values) + 1)), "value": values}, x="epoch", height=140)
+            st.image(curve_svg([float(v) for v in values]))
+
+
+def curve_svg(values: list[float], width: int = 300, height: int = 110) -> str:
+    """A line of `values` over epochs 1 to N as SVG, its range and epochs marked: drawn without a chart library,
+    which would load pandas on every page that shows the card."""
+    left, right, top, bottom = 48, 8, 8, 22
+    low, high = min(values), max(values)
+    span = high - low or 1.0
+    step = (width - left - right) / (len(values) - 1)
+    points = " ".join(
+        f"{left + i * step:.1f},{top + (high - v) / span * (height - top - bottom):.1f}" for i, v in enumerate(values)
+    )
+    text = 'font-family="sans-serif" font-size="11" fill="#888"'
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}">'
+        f'<path d="M{left},{top} V{height - bottom} H{width - right}" fill="none" stroke="#888"/>'
+        f'<polyline points="{points}" fill="none" stroke="#1f77b4" stroke-width="2"/>'
+        f'<text x="{left - 4}" y="{top + 8}" text-anchor="end" {text}>{high:.4g}</text>'
+        f'<text x="{left - 4}" y="{height - bottom}" text-anchor="end" {text}>{low:.4g}</text>'
+        f'<text x="{left}" y="{height - 6}" {text}>epoch 1</text>'
+        f'<text x="{width - right}" y="{height - 6}" text-anchor="end" {text}>{len(values)}</text>'
+        "</svg>"
+    )
 
 
 class Candidate(NamedTuple):

@@ -49,6 +49,8 @@ if model.conditional:
     chosen = controls.selectbox("Class", range(len(names)), format_func=names.__getitem__, key="sample_class")
     ui.to_url("class", chosen)
     drawn = f" of class {names[chosen]}"
+else:
+    ui.drop_from_url("class")  # left by a conditional model chosen before
 SETTINGS = {  # the control's widget key, kind, label, range, step and default
     "Temperature": ("sample_temperature", "temperature", "Temperature (latent scale)", 0.1, 2.0, 0.1, 1.0),
     "Truncation": ("sample_truncation", "truncation", "Truncation threshold (sigmas)", 0.1, 3.0, 0.1, 1.0),
