@@ -59,7 +59,7 @@ PAINTS = """
   addEventListener('pointerup', (e) => { window.__pointer.up = e.timeStamp; }, { capture: true });
   const seen = new WeakMap();
   new MutationObserver(() => {
-    for (const img of document.querySelectorAll('[data-testid=stImage] img')) {
+    for (const img of document.querySelectorAll('[data-testid=stMain] [data-testid=stImage] img')) {
       if (!img.src || seen.get(img) === img.src) continue;
       seen.set(img, img.src);
       img.decode().catch(() => {}).then(() => requestAnimationFrame(() => {

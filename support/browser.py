@@ -93,9 +93,10 @@ def chromium():
 
 
 def wait_for_painted_image(page, timeout_ms: float = 120_000) -> None:
-    """Until an `st.image` picture has loaded and the frame after it has been drawn."""
+    """Until an `st.image` picture of the page (not the sidebar's) has loaded and the frame after it has been drawn."""
     page.wait_for_function(
-        "() => [...document.querySelectorAll('[data-testid=stImage] img')].some(i => i.complete && i.naturalWidth)",
+        "() => [...document.querySelectorAll('[data-testid=stMain] [data-testid=stImage] img')]"
+        ".some(i => i.complete && i.naturalWidth)",
         timeout=timeout_ms,
     )
     page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")

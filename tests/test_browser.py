@@ -15,7 +15,7 @@ from support.browser import CHROMIUM, FLAGS, missing_browser, served_app
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "tests" / "artifacts"
-IMAGE = "[data-testid=stImage] img"
+IMAGE = "[data-testid=stMain] [data-testid=stImage] img"  # not the sidebar card's loss curve
 
 MISSING = missing_browser()
 pytestmark = [pytest.mark.skipif(bool(MISSING), reason=MISSING or ""), pytest.mark.browser, pytest.mark.slow]
