@@ -74,31 +74,31 @@ class CVAE(VAE):
         """The encoder's class scores (B, num_classes) for images without labels."""
         return self.class_head(self.trunk(x))
 
-    def encode_dist(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """q(z | x, class): mean and log-variance (B, config.latent_dim) each; without labels, of the class the
-        encoder names."""
+    def encoded(self, x: torch.Tensor, labels: torch.Tensor | None = None):
+        """q(z | x, class)'s mean and log-variance (B, config.latent_dim) each, and the class: `labels`, else the
+        one the encoder names; one pass of the conv trunk."""
         h = self.trunk(x)
         if labels is None:
             labels = self.class_head(h).argmax(1)
         mu, logvar = self.posterior(torch.cat([h, self.one_hot(labels).to(h)], 1)).chunk(2, dim=1)
-        return mu, logvar
+        return mu, logvar, labels
+
+    def encode_dist(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """q(z | x, class): mean and log-variance (B, config.latent_dim) each; without labels, of the class the
+        encoder names."""
+        return self.encoded(x, labels)[:2]
 
     def encode(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """(B, latent_dim): the posterior mean, then the class as one-hot (named by the encoder without labels)."""
-        h = self.trunk(x)
-        labels = self.class_head(h).argmax(1) if labels is None else labels
-        onehot = self.one_hot(labels).to(h)
-        mu = self.posterior(torch.cat([h, onehot], 1)).chunk(2, dim=1)[0]
-        return torch.cat([mu, onehot], 1)
+        mu, _, labels = self.encoded(x, labels)
+        return torch.cat([mu, self.one_hot(labels).to(mu)], 1)
 
     def elbo_terms(
         self, x: torch.Tensor, generator: torch.Generator | None = None, labels: torch.Tensor | None = None
     ) -> dict[str, torch.Tensor]:
-        """Per-image -log p(x | z, class) and KL(q(z | x, class) || N(0, I)), (B,) each, one posterior sample;
+        """Per-image -log p(x | z, class) and KL(q(z | x, class) || p(z | class)), (B,) each, one posterior sample;
         the class is `labels`, else the encoder's."""
-        if labels is None:
-            labels = self.class_logits(x).argmax(1)
-        mu, logvar = self.encode_dist(x, labels)
+        mu, logvar, labels = self.encoded(x, labels)
         if generator is None:
             eps = torch.randn_like(mu)
         else:
