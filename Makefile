@@ -11,9 +11,11 @@ CHROMIUM := /usr/bin/chromium
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: run test test-quick bench component component-check
-# The shipped decoders are exported for the browser first (seconds, once; then a check of the cache).
+# The shipped decoders are exported for the browser first (seconds, once; then a check of the cache), and the
+# checkpoints' explore bundles checked (built where missing or stale, and the dataset is there).
 run: $(VENV)/.installed
 	$(PY) -m genviz.export checkpoints
+	$(PY) -m genviz.explore checkpoints
 	$(PY) -m streamlit run app.py
 
 test: $(VENV)/.installed $(CHROMIUM)

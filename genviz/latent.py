@@ -206,6 +206,28 @@ class Projection:
         """Which points (M, 2) lie in the map's convex hull, where the inverse is defined, (M,) bool."""
         return self._triangulation[0].find_simplex(np.asarray(points, dtype=np.float64).reshape(-1, 2)) >= 0
 
+    def interpolate(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """2-D points (M, 2) -> the barycentric blend of the latents of the map triangle each falls in: (latents
+        (M, D) float32, triangles (M, 3) int64, the three map points' indices, weights (M, 3) float32, summing to 1).
+        The triangles are the map's Delaunay triangulation (`inside`'s), and each weight is the point's barycentric
+        coordinate in its triangle (scipy's `transform`), so z = sum_i w_i z_i. Outside the convex hull: triangles
+        -1, latents and weights NaN. Linear and instant, unlike `inverse`; what the browser computes for hover
+        previews."""
+        p = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+        triangulation = self._triangulation[0]
+        simplex = triangulation.find_simplex(p)
+        inside = simplex >= 0
+        transform = triangulation.transform[simplex[inside]]  # (m, 3, 2): T^-1 (2, 2) then the last vertex (2,)
+        b = np.einsum("mij,mj->mi", transform[:, :2], p[inside] - transform[:, 2])
+        weights = np.full((len(p), 3), np.nan)
+        weights[inside] = np.column_stack([b, 1 - b.sum(1)])
+        triangles = np.full((len(p), 3), -1, dtype=np.int64)
+        triangles[inside] = triangulation.simplices[simplex[inside]]
+        latents = np.full((len(p), self.latents.shape[1]), np.nan, dtype=np.float32)
+        corners = self.latents[triangles[inside]].astype(np.float64)  # (m, 3, D)
+        latents[inside] = np.einsum("mk,mkd->md", weights[inside], corners)
+        return latents, triangles, weights.astype(np.float32)
+
     @cached_property
     def _triangulation(self):
         """Delaunay triangulation of the map and its vertex adjacency (CSR), as UMAP's inverse_transform
@@ -273,28 +295,39 @@ class Projection:
             alpha = initial_alpha * (1.0 - epoch / n_epochs)
         return embedding.astype(np.float32)
 
-    def save(self, path: str | Path) -> None:
-        arrays = {
-            "latents": self.latents,
-            "coords": self.coords,
-            "labels": self.labels,
-            **{f"state_{k}": v for k, v in self.state.items()},
-        }
+    def save(self, path: str | Path, points: bool = True) -> None:
+        """Write the map as a plain .npz. points=False leaves out the latents and labels, which a caller keeps
+        elsewhere once for several maps (genviz.explore's bundles) and hands back to `load`."""
+        arrays = {"latents": self.latents, "labels": self.labels} if points else {}
+        arrays |= {"coords": self.coords, **{f"state_{k}": v for k, v in self.state.items()}}
         meta = np.array([self.method, *(f"{k}={v}" for k, v in self.settings.items())])
         with atomic_path(path) as tmp, open(tmp, "wb") as f:
             np.savez(f, meta=meta, **arrays)
 
     @classmethod
-    def load(cls, path: str | Path) -> "Projection":
-        """Read a map written by `save`; ValueError for any file that is not one (never unpickles)."""
+    def load(
+        cls, path: str | Path, latents: np.ndarray | None = None, labels: np.ndarray | None = None
+    ) -> "Projection":
+        """Read a map written by `save`; ValueError for any file that is not one (never unpickles). A map saved
+        without its points takes them here: latents (N, D) and labels (N,) of its N points."""
         try:
             with np.load(path, allow_pickle=False) as data:
                 method, *pairs = data["meta"].tolist()
                 settings = {k: _number(v) for k, v in (p.split("=", 1) for p in pairs)}
                 state = {k.removeprefix("state_"): data[k] for k in data.files if k.startswith("state_")}
-                return cls(method, settings, data["latents"], data["coords"], data["labels"], state)
+                coords = data["coords"]
+                if "latents" in data.files:
+                    latents, labels = data["latents"], data["labels"]
         except (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile) as e:
             raise ValueError(f"{path} is not a readable genviz map: {e}") from None
+        if latents is None or labels is None:
+            raise ValueError(f"{path} holds no latents; pass those of its points to Projection.load")
+        if coords.shape != (len(latents), 2) or labels.shape != (len(latents),):
+            raise ValueError(
+                f"{path}: {coords.shape} coordinates for {len(latents)} latents and {labels.shape} labels; "
+                "it is not the map of these points"
+            )
+        return cls(method, settings, latents, coords, labels, state)
 
 
 @cache

@@ -7,9 +7,10 @@ FAMILIES = ("ae", "dae", "vae", "gan", "classifier")
 
 
 def train_args(out, run_dir, model: str, epochs: int = 2, *extra: str) -> list[str]:
-    """A tiny real run: a few thousand MNIST images, small nets, seconds on a CPU."""
+    """A tiny real run: a few thousand MNIST images, small nets, seconds on a CPU; without the explore bundle
+    (tests/test_explore.py tests the one a finished run writes)."""
     settings = f"--model {model} --dataset mnist --epochs {epochs} --limit 2048 --batch-size 64"
-    settings += " --latent-dim 8 --width 16 --device cpu"
+    settings += " --latent-dim 8 --width 16 --device cpu --no-bundle"
     return [*settings.split(), "--out", str(out), "--run-dir", str(run_dir), *extra]
 
 

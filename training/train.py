@@ -157,6 +157,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-dir", type=Path, default=None, help="optimiser state and previews (default runs/<out name>)")
     p.add_argument("--resume", action="store_true", help="continue the run from its last completed epoch")
     p.add_argument("--overwrite", action="store_true", help="replace an existing checkpoint folder")
+    p.add_argument(
+        "--bundle",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="after the last epoch, write the checkpoint's explore bundle (genviz.explore: what the app explores "
+        "without the dataset; about a minute on a CPU). --no-bundle: not (build it later with "
+        "`python -m genviz.explore <out>`)",
+    )
     return p
 
 
@@ -186,15 +194,51 @@ def train_config(argv: list[str]) -> TrainConfig:
 
 
 def command_line(argv: list[str]) -> str:
-    """The command a checkpoint records: this one, less --resume and --overwrite (how it started)."""
-    return shlex.join(["python", "-m", "training.train", *(a for a in argv if a not in ("--resume", "--overwrite"))])
+    """The command a checkpoint records: this one, less --resume and --overwrite (how it started) and --bundle or
+    --no-bundle (what is written beside the model, not the model)."""
+    dropped = ("--resume", "--overwrite", "--bundle", "--no-bundle")
+    return shlex.join(["python", "-m", "training.train", *(a for a in argv if a not in dropped)])
+
+
+def write_bundle(out: Path, device: str | None) -> int:
+    """The explore bundle of the finished checkpoint `out`, with a progress bar (genviz.explore.build_bundle). It
+    never fails the run: any problem (no test set, a full disk) is one warning line saying how to build it later.
+    Returns the exit code (130 when interrupted)."""
+    from tqdm.auto import tqdm
+
+    from genviz.checkpoint import first_line, read_config
+    from genviz.explore import build_bundle
+
+    later = f"build it later with `python -m genviz.explore {out}`"
+    try:
+        if not REGISTRY[read_config(out)["family"]].model.explorable:
+            return 0  # a classifier has no latent space to explore
+    except Exception as e:
+        print(f"warning: no explore bundle written for {out} ({first_line(e)}); {later}", file=sys.stderr)
+        return 0
+    with tqdm(total=1, desc="explore bundle", unit="step", leave=False, disable=None) as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.total, bar.n = total, done
+            bar.refresh()
+
+        try:
+            found = build_bundle(out, progress=progress, device=device)
+        except KeyboardInterrupt:
+            print(f"\ninterrupted: {out} is saved whole, without an explore bundle; {later}", file=sys.stderr)
+            return 130
+        except Exception as e:  # anything: the checkpoint is saved, the bundle is only a convenience
+            print(f"warning: no explore bundle written for {out} ({first_line(e)}); {later}", file=sys.stderr)
+            return 0
+    print(f"explore bundle written: {found.folder} ({len(found.latents):,} points)")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     config = train_config(argv)
     try:
-        train_model(config, command_line(argv))
+        out = train_model(config, command_line(argv))
     except TrainingError as e:
         rank, world_size = processes()
         print(f"{f'rank {rank}: ' if world_size > 1 else ''}error: {e}", file=sys.stderr)
@@ -202,6 +246,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted: the checkpoint keeps the last completed epoch; continue with --resume", file=sys.stderr)
         return 130
+    if build_parser().parse_args(argv).bundle and processes()[0] == 0:  # rank 0 saved the checkpoint
+        return write_bundle(out, config.device)
     return 0
 
 
