@@ -10,17 +10,20 @@ folder (the 14 MB .wasm beside the bundle) without installing a package, and it 
 to the browser in binary; Streamlit's message cache sends an unchanged element once per session. The live modes
 (`latent_sliders`, `prior_grid`, `path_grid`) name their decoder by its SHA-256 and send its bytes only when the
 browser asks: the browser keeps decoders and the runtime's WASM in IndexedDB, so each crosses the network once
-per browser.
+per browser. `latent_map` (the "map" mode) sends its map data (`map_blob`) the same way.
 """
 
 import base64
 import functools
 import hashlib
+import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import streamlit as st
 import streamlit.components.v1 as components
+from safetensors.numpy import save as save_safetensors
 
 BUILD = Path(__file__).resolve().parent / "build"
 
@@ -32,16 +35,20 @@ def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest() if data else ""
 
 
-def _decoder_arguments(decoder: bytes | None, key: str | None) -> dict:
-    """The decoder as a live mode sends it: its SHA-256 always ("" until there is one), its bytes only when the
-    browser has asked for them ({"need": id}: its own store lacks them), so that a rerun whose other arguments
-    change does not send megabytes again, and a browser gets each decoder once."""
-    model = bytes(decoder or b"")
-    digest = _digest(model)
+def _asked_arguments(name: str, data: bytes, ident: str, key: str | None) -> dict:
+    """Large bytes as the live modes send them, named `name`: their id always ("" until there are any), the bytes
+    only when the browser has asked for that id ({"need": id}: its own store lacks them), so that a rerun whose
+    other arguments change does not send megabytes again, and a browser gets each once."""
     asked = (st.session_state.get(key) or {}).get("need") if key is not None else None
-    payload = model if digest and asked == digest else b""
-    # Its size too: Streamlit's frontend renders a component again only when a JSON argument changes, not bytes.
-    return {"decoder": payload, "decoder_id": digest, "decoder_size": len(payload)}
+    payload = data if ident and asked == ident else b""
+    # Their size too: Streamlit's frontend renders a component again only when a JSON argument changes, not bytes.
+    return {name: payload, f"{name}_id": ident, f"{name}_size": len(payload)}
+
+
+def _decoder_arguments(decoder: bytes | None, key: str | None) -> dict:
+    """The decoder as a live mode sends it (`_asked_arguments`), named by its SHA-256."""
+    model = bytes(decoder or b"")
+    return _asked_arguments("decoder", model, _digest(model), key)
 
 
 def _declared():
@@ -287,3 +294,124 @@ def path_grid(
         width=int(width),
         show=bool(show),
     )
+
+
+def map_blob(
+    coords: np.ndarray,
+    labels: np.ndarray,
+    latents: np.ndarray | None,
+    tiles: Sequence[bytes] = (),
+    layout: dict | None = None,
+) -> bytes:
+    """A map's data for `latent_map`, as one safetensors file.
+
+    Args:
+        coords: (N, 2) positions on the map, stored float32.
+        labels: (N,) class of each point, -1 where unknown; stored int16.
+        latents: (N, D) the mapped latents, stored float32; None for a map whose empty space cannot be decoded.
+        tiles: PNG thumbnail tiles in order, stored as 1-D uint8 tensors "tile_000", "tile_001", ...; tile t holds
+            points t * per_tile to (t + 1) * per_tile - 1, row by row. Points past the last tile have no thumbnail.
+        layout: the tiles' layout, {"per_tile": images per tile, "columns": images per row of a tile, "shape":
+            [C, H, W] of one image}; required with tiles. Kept as JSON in the file's __metadata__ ("layout").
+
+    Returns:
+        The file's bytes.
+    """
+    xy = np.ascontiguousarray(coords, dtype="<f4")
+    n = len(xy)
+    if xy.shape != (n, 2):
+        raise ValueError(f"coords must be (N, 2), got shape {xy.shape}")
+    classes = np.asarray(labels)
+    if classes.shape != (n,) or classes.min(initial=0) < -1 or classes.max(initial=0) > np.iinfo(np.int16).max:
+        raise ValueError(f"labels must be (N,) = ({n},) integers from -1 to 32767, got shape {classes.shape}")
+    tensors = {"coords": xy, "labels": np.ascontiguousarray(classes, dtype="<i2")}
+    if latents is not None:
+        z = np.ascontiguousarray(latents, dtype="<f4")
+        if z.ndim != 2 or len(z) != n:
+            raise ValueError(f"latents must be (N, D) with N = {n}, got shape {z.shape}")
+        tensors["latents"] = z
+    metadata = None
+    if tiles:
+        if not layout or {"per_tile", "columns", "shape"} - set(layout):
+            raise ValueError("tiles need a layout with per_tile, columns and shape")
+        layout = {"per_tile": int(layout["per_tile"]), "columns": int(layout["columns"]),
+                  "shape": [int(v) for v in layout["shape"]]}  # fmt: skip
+        metadata = {"layout": json.dumps(layout)}
+        for t, tile in enumerate(tiles):
+            tensors[f"tile_{t:03d}"] = np.frombuffer(bytes(tile), dtype=np.uint8)
+    return save_safetensors(tensors, metadata=metadata)
+
+
+def latent_map(
+    decoder: bytes | None,
+    data: bytes | None,
+    *,
+    data_id: str,
+    class_names: list[str],
+    image_shape: tuple[int, int, int],
+    exact: dict | None = None,
+    synthetic: int = 0,
+    height: int = 560,
+    point_size: float = 0,
+    performance_mode: bool | None = None,
+    moving: str = "auto",
+    key: str | None = None,
+) -> dict | None:
+    """The Latent map page's map, drawn with WebGL (regl-scatterplot) and explored in the browser: pan and zoom,
+    a thumbnail beside a hovered point, the decode of the latent blended from the enclosing Delaunay triangle
+    where the cursor is over empty space, box and lasso selection, a legend that hides classes, and a pick panel.
+
+    Args:
+        decoder: the model's ONNX decoder (`genviz.export.cached_decoder`), named by its SHA-256 and its bytes sent
+            only when the browser asks; None or b"" until the browser has said it is there.
+        data: the map's data (`map_blob`), sent only when the browser asks for `data_id`; None is fine otherwise
+            (the browser keeps it in IndexedDB, so a reload sends nothing).
+        data_id: names `data`; it must change whenever the data does (e.g. a hash, or the map's fingerprint and
+            settings). "" with `data` given: its SHA-256.
+        class_names: label k's name; -1 is "unlabelled".
+        image_shape: (C, H, W) of one decoded image (and thumbnail); the browser checks the decoder against it.
+        exact: Python's answer to the last empty-space pick: {"seq": its seq, "x", "y", "z": [D floats], "label":
+            the caption, e.g. "UMAP inverse"}; the pick panel decodes and shows z beside the blended preview.
+        synthetic: benchmarks only: draw this many seeded points in 10 Gaussian clusters generated in the browser,
+            with no data and no decoder (`data` and `decoder` are ignored).
+        height: the map's height in CSS pixels; it fills the component's width, less the side panel.
+        point_size: points' size in pixels; 0 picks one by the number of points (5, 3 above 20,000, 2 above 200,000).
+        performance_mode: regl-scatterplot's performanceMode (square points, no blending); None: from 500,000 points.
+        moving: how pan and zoom are drawn. "direct": regl-scatterplot's own camera redraws every point on each
+            move. "snapshot": the browser moves a picture of the last full draw (scaled and shifted on a 2-D
+            canvas) while the hand moves, and redraws the points once, crisply, when no input has come for 150 ms.
+            "auto" (the default): "snapshot" while a full draw takes longer than a 60 Hz frame (16 ms; from some
+            50,000 points in software WebGL), else "direct".
+        key: Streamlit's widget key; give one, so that the iframe, its map and decoder survive reruns.
+
+    Returns:
+        None until the browser reports; {"alive": True, ...} once the map is drawn while no decoder is named;
+        {"need": id} when it lacks the data's or the decoder's bytes (the data first); then
+        {"ok": True, "drawn": N, "pick": pick or None, "seq": k} once the map is drawn and the decoder loaded,
+        and after each pick (k counts them), where pick is {"kind": "point", "index", "x", "y"},
+        {"kind": "space", "x", "y", "triangle": [a, b, c] or None, "weights": [3 floats] or None} (None outside
+        the convex hull; the latent there is sum_i weights[i] * latents[triangle[i]]) or
+        {"kind": "region", "index": [sorted point indices]} (box or lasso); or {"ok": False, "error": "..."} when
+        WebGL, WebAssembly or the decoder fails, so that the page can fall back to its server-drawn map.
+        Hovering never reports.
+    """
+    if moving not in ("auto", "snapshot", "direct"):
+        raise ValueError(f'moving must be "auto", "snapshot" or "direct", got {moving!r}')
+    blob = bytes(data or b"")
+    ident = str(data_id) or _digest(blob)
+    value = _declared()(
+        mode="map",
+        **_decoder_arguments(None if synthetic else decoder, key),
+        **_asked_arguments("data", b"" if synthetic else blob, "" if synthetic else ident, key),
+        class_names=list(class_names),
+        image_shape=list(image_shape),
+        exact=exact,
+        synthetic=int(synthetic),
+        height=int(height),
+        point_size=float(point_size),
+        performance_mode=performance_mode,
+        moving=moving,
+        key=key,
+        default=None,
+    )
+    return dict(value) if isinstance(value, dict) else None

@@ -20,6 +20,8 @@ CHROMIUM = "/usr/bin/chromium"
 FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run",
+    # WebGL in software (SwiftShader) for the latent map, which some Chromium builds no longer fall back to alone.
+    "--enable-unsafe-swiftshader",
 ]  # fmt: skip
 # The baseline served beside genviz: a stock one-file Streamlit app that imports torch and shows one picture.
 STOCK_APP = """import numpy as np

@@ -4,6 +4,7 @@ import { drawGrid } from "./canvas";
 import { Decoder } from "./decoder";
 import { renderGrid } from "./grids";
 import { renderSliders } from "./live";
+import { renderMap } from "./map";
 import { listen, setHeight, setValue, type RenderArgs } from "./messages";
 
 const canvas = document.getElementById("grid") as HTMLCanvasElement;
@@ -60,9 +61,10 @@ async function render(args: RenderArgs): Promise<void> {
 }
 
 // "grid" (the default): decode a batch and draw it; "sliders": the live latent sliders (live.ts); "prior" and
-// "path": the Sample and Interpolate pages' live grids (grids.ts).
+// "path": the Sample and Interpolate pages' live grids (grids.ts); "map": the Latent map page's map (map.ts).
 listen((args) => {
   if (args.mode === "sliders") renderSliders(args);
   else if (args.mode === "prior" || args.mode === "path") renderGrid(args);
+  else if (args.mode === "map") renderMap(args);
   else queue = queue.then(() => render(args));
 });

@@ -36,6 +36,12 @@ export function markInput(since: number): void {
   mark("genviz:input", since);
 }
 
+/** Mark the paint of what answers the input at `since` (a frame drawn without a decode, e.g. a thumbnail), once
+ * the frame that shows it has been painted: the same "genviz:paint" mark a decode's frame gets. */
+export function markPainted(since: number): void {
+  afterPaint(() => mark("genviz:paint", performance.now(), { input: since }));
+}
+
 /** After the frame now being drawn is painted: rAF runs just before the paint, a message posted there after it. */
 function afterPaint(then: () => void): void {
   requestAnimationFrame(() => {
@@ -105,6 +111,20 @@ export class Painter {
 
   get decoderId(): string | null {
     return this.id;
+  }
+
+  /** Settles once the decoder named last has loaded (resolves) or failed (rejects). */
+  async ready(): Promise<void> {
+    for (;;) {
+      const decoder = this.decoder;
+      if (!decoder) throw new Error("no decoder has been named");
+      try {
+        await decoder;
+        if (decoder === this.decoder) return;
+      } catch (error) {
+        if (decoder === this.decoder || !(error instanceof Superseded)) throw error;
+      }
+    }
   }
 
   /** Decode and draw `job` as soon as the decoder is free; a newer request replaces it if it has not started. */
