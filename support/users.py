@@ -232,6 +232,8 @@ class Session:
         """On Reconstruct and denoise: its picture uploaded under its own name."""
         self.step = "uploading a picture"
         picture = {"name": own.upload, "mimeType": "image/png", "buffer": own.picture}
+        await self.page.locator(MAIN).get_by_text("Upload", exact=True).click()  # the page opens on test images
+        await self.page.locator(f"{MAIN} [data-testid=stFileUploader]").wait_for()
         await self.page.locator(f"{MAIN} [data-testid=stFileUploader] input[type=file]").set_input_files(picture)
         await self.until(f"() => ({PICTURES})().some(([c]) => /^{UPLOAD_NAME.pattern}$/.test(c))")
         await self.check_upload(own)

@@ -70,7 +70,7 @@ PAGES = [
     ("sample", "Sample", IMAGE),
     ("sliders", "Latent sliders", "[data-testid=stSlider]"),
     ("interpolate", "Interpolate", PLOTTED),
-    ("reconstruct", "Reconstruct and denoise", "[data-testid=stFileUploader]"),
+    ("reconstruct", "Reconstruct and denoise", IMAGE),
     ("anomaly", "Anomaly detection", ".js-plotly-plot .barlayer"),
 ]
 
@@ -152,6 +152,8 @@ def test_an_uploaded_png_is_reconstructed_beside_a_refused_file(server, page, mn
     broken.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(100))
     page.goto(f"{server}/reconstruct")
     settled(page)
+    page.get_by_text("Upload", exact=True).click()  # the page opens on test images
+    settled(page)
     page.locator("[data-testid=stFileUploader] input[type=file]").set_input_files([str(drawn), str(broken)])
     settled(page)
     expect(page.locator("[data-testid=stImage]", has_text="drawn-seven.png").locator("img")).to_be_visible()
@@ -172,6 +174,8 @@ def test_file_names_are_shown_as_text_never_as_markup(server, page, mnist_test):
     dialogs = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     page.goto(f"{server}/reconstruct")
+    settled(page)
+    page.get_by_text("Upload", exact=True).click()  # the page opens on test images
     settled(page)
     page.locator("[data-testid=stFileUploader] input[type=file]").set_input_files(
         [

@@ -151,6 +151,7 @@ def test_reconstruct_compares_models_and_keeps_going_past_a_bad_upload(app, medi
         ("broken.png", b"\x89PNG\r\n\x1a\n not really", "image/png"),
         png(mnist_test.images[1, 0].numpy(), "two.png"),
     ]
+    app.radio(key="recon_source").set_value("Upload").run()  # it opens on test images
     app.file_uploader(key="recon_files").set_value(uploads).run()
     assert not app.exception
     (error,) = app.error
@@ -183,6 +184,7 @@ def test_reconstruct_shows_each_upload_as_received_beside_the_models_input_and_t
     app, media, mnist_test
 ):
     open_page(app, "views/reconstruct.py", "mnist-vae")
+    app.radio(key="recon_source").set_value("Upload").run()  # it opens on test images
     assert app.radio(key="recon_fit").value == ui.widgets.AS_TRAINED  # the checkpoint's own preparation first
     app.file_uploader(key="recon_files").set_value([photographed_digit(mnist_test, 0)]).run()
     assert not app.exception and not app.error
@@ -243,6 +245,7 @@ def cifar_jpeg() -> tuple[str, bytes, str]:
 def test_anomaly_scores_a_clean_digit_below_the_95th_percentile_and_a_cifar_image_above(shipped, mnist_test):
     open_page(shipped, "views/anomaly.py", "mnist-ae")
     uploads = [png(mnist_test.images[0, 0].numpy(), "test-0.png"), cifar_jpeg()]
+    shipped.radio(key="anomaly_source").set_value("Upload").run()  # it opens on test images
     shipped.file_uploader(key="anomaly_files").set_value(uploads).run()
     assert not shipped.exception and not shipped.error
     assert [tuple(e.captions[0] for e in row[:2]) for row in side_by_side(shipped)] == [
@@ -366,6 +369,7 @@ def test_a_batch_of_awkward_and_hostile_files_is_converted_or_refused_in_words(a
         ("huge.bmp", b"BM" + bytes(21 * 1024 * 1024), "image/bmp"),
     ]
     open_page(app, "views/reconstruct.py", "mnist-ae")
+    app.radio(key="recon_source").set_value("Upload").run()  # it opens on test images
     app.file_uploader(key="recon_files").set_value(uploads).run()
     assert not app.exception
     errors = " ".join(e.value for e in app.error)

@@ -106,6 +106,7 @@ def test_the_control_offers_the_training_preparation_first_and_the_plain_fits(fo
     app = AppTest.from_string(CONTROLS, default_timeout=60)
     app.session_state["folder"] = str(folder)
     app.run()
+    app.radio(key="test_source").set_value("Upload").run()  # it opens on test images
     control = app.radio(key="test_fit")
     assert control.options == [ui.widgets.AS_TRAINED, "pad", "crop", "stretch"] and control.index == 0
     assert "Like the training images: the background levelled, the subject found" in control.help

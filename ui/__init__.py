@@ -21,19 +21,22 @@ from pathlib import Path
 from ui.feedback import needs_data, progress
 from ui.figures import curves_figure, map_figure, path_rows, roc_figure, score_histogram
 from ui.live import Live, live
-from ui.maps import cached_test_and_train, latent_map, latest_map, map_data, pca_map
+from ui.maps import cached_test_and_train, latent_map, latest_map, map_data, map_payload, pca_map
 from ui.params import choice, decimal, drop_from_url, flag, from_url, integer, linked, to_url
 from ui.picker import compatible_models, loaded_models, model_picker
 from ui.resources import (
     SAMPLE,
+    bundle,
     cached_model,
     class_names,
+    data_source,
     dataset_name,
     decoder_bytes,
     dimension_order,
     directions,
     encoded_picture,
     encoded_test_image,
+    is_offline,
     latent_sample,
     test_set,
     test_subset,
@@ -64,6 +67,7 @@ __all__ = [
     "Live",
     "Picture",
     "below_chance",
+    "bundle",
     "cached_model",
     "cached_test_and_train",
     "choice",
@@ -71,6 +75,7 @@ __all__ = [
     "code",
     "compatible_models",
     "curves_figure",
+    "data_source",
     "dataset_name",
     "decimal",
     "decoder_bytes",
@@ -85,6 +90,7 @@ __all__ = [
     "foreign_scores",
     "from_url",
     "integer",
+    "is_offline",
     "latent_map",
     "linked",
     "live",
@@ -93,6 +99,7 @@ __all__ = [
     "loaded_models",
     "map_data",
     "map_figure",
+    "map_payload",
     "model_picker",
     "model_preparation",
     "needs_data",

@@ -1,17 +1,29 @@
-"""Latent maps: computed with a progress bar, kept on disk under the cache folder keyed by the model's
-files and the settings, and read back once per process."""
+"""Latent maps: from the checkpoint's explore bundle where it holds the map asked for; else computed with a
+progress bar, kept on disk under the cache folder keyed by the model's files and the settings, and read back
+once per process. And each map as the browser's component takes it: one blob of points, latents and thumbnails."""
 
+import hashlib
 import os
 
 import streamlit as st
 import torch
 
+from component import map_blob
 from genviz import latent as lt
 from genviz.checkpoint import fingerprint
 from genviz.data import ImageDataset, cache_dir, load_dataset
+from genviz.explore import MAP_SETTINGS, thumbnail_tiles
 from genviz.models import GenerativeModel
 from ui.feedback import progress
-from ui.resources import cached_test_set, dataset_name, files_stamp, labelled_samples, latent_sample, test_subset
+from ui.resources import (
+    bundle,
+    cached_test_set,
+    dataset_name,
+    files_stamp,
+    labelled_samples,
+    latent_sample,
+    test_subset,
+)
 from ui.text import plain
 
 # In every map file's name: bumped when what a map's points are changes, so that older files are not
@@ -54,10 +66,21 @@ def map_data(model: GenerativeModel, n: int | None) -> ImageDataset:
     return test_subset(model, n)
 
 
+def bundled_map(path: str, n: int | None, method: str, n_neighbors: int, min_dist: float):
+    """The explore bundle's map, when it is the one asked for: its n points and UMAP's settings (or PCA)."""
+    found = bundle(path)
+    umap_settings = {"n_neighbors": n_neighbors, "min_dist": min_dist, "seed": 0}
+    if found is None or n != len(found.labels) or (method == "umap" and umap_settings != MAP_SETTINGS["umap"]):
+        return None
+    return found
+
+
 def latent_map(path: str, model: GenerativeModel, n: int | None, method: str, n_neighbors: int, min_dist: float):
-    """The model's map of n points (`map_data`, or for a model without an exact encoder n prior samples),
-    from the disk cache when this model, subset and setting were mapped before; otherwise computed with a
-    progress bar. Raises DatasetError."""
+    """The model's map of n points (`map_data`, or for a model without an exact encoder n prior samples):
+    the explore bundle's where it is that map, from the disk cache when this model, subset and setting were
+    mapped before, otherwise computed with a progress bar. Raises DatasetError."""
+    if (found := bundled_map(path, n, method, n_neighbors, min_dist)) is not None:
+        return found.map(method)
     points = "all-test-train" if n is None else f"{n}"
     settings = f"{points}-{method}" + (f"-{n_neighbors}-{min_dist}" if method == "umap" else "")
     file = cache_dir() / "maps" / f"{model_fingerprint(path)}-{MAP_FORMAT}-{settings}.npz"
@@ -86,14 +109,16 @@ def latent_map(path: str, model: GenerativeModel, n: int | None, method: str, n_
 
 
 def latest_map(path: str) -> lt.Projection | None:
-    """The most recently computed map of this model (any settings), if the Latent map page made one."""
+    """The most recently computed map of this model (any settings), if the Latent map page made one; else the
+    UMAP map of its explore bundle, if it has one."""
     found = (cache_dir() / "maps").glob(f"{model_fingerprint(path)}-{MAP_FORMAT}-*.npz")
     for file in sorted(found, key=os.path.getmtime, reverse=True):
         try:
             return cached_map_file(str(file), file.stat().st_mtime)
         except ValueError:
             continue
-    return None
+    bundled = bundle(path)
+    return bundled.map("umap") if bundled is not None else None
 
 
 @st.cache_resource(show_spinner="Projecting with PCA...", max_entries=8)
@@ -101,3 +126,24 @@ def pca_map(_model: GenerativeModel, path: str) -> lt.Projection:
     """A PCA map of the model's latent sample: instant, for pages that need a map before one was made."""
     z, labels = latent_sample(_model, path)
     return lt.project(z, labels, "pca")
+
+
+@st.cache_resource(max_entries=4, show_spinner="Packing the map for the browser...")
+def _map_payload(path: str, stamp: tuple, n: int | None, method: str, settings: tuple, _model, _projection):
+    found = bundled_map(path, n, method, *settings)
+    if found is not None:
+        tiles, layout = found.atlas_tiles(), found.tile_layout
+    elif _model.has_exact_encoder:
+        tiles, layout = thumbnail_tiles(map_data(_model, n).images)
+    else:  # prior samples: the browser decodes each one it shows
+        tiles, layout = [], None
+    if layout:  # the bundle's tile layout, as the component names its parts
+        layout = {"per_tile": layout["per_tile"], "columns": layout["columns"], "shape": layout["image_shape"]}
+    blob = map_blob(_projection.coords, _projection.labels, _projection.latents, tiles, layout)
+    return blob, hashlib.sha256(blob).hexdigest()
+
+
+def map_payload(path, model, n, method, n_neighbors, min_dist, projection: lt.Projection) -> tuple[bytes, str]:
+    """The map as genviz's component takes it (`component.map_blob`: points, classes, latents and the thumbnails
+    of the images mapped), and its SHA-256, by which the browser keeps it: made once per map and process."""
+    return _map_payload(path, files_stamp(path), n, method, (n_neighbors, min_dist), model, projection)

@@ -113,6 +113,7 @@ def model_picker() -> tuple[str, GenerativeModel] | None:
                 "to explore. Choose an autoencoder, VAE or GAN."
             )
             return None
+        st.session_state.offline_slot = st.empty()  # says so when a page explores from the bundle (test_set)
         with st.expander("Model card"):
             try:
                 config = read_config(path)

@@ -9,7 +9,7 @@ from genviz.data import as_shape, load_dataset, to_float
 from genviz.metrics import anomaly_scores, denoising_curve
 from genviz.models import GenerativeModel
 from ui.feedback import progress
-from ui.resources import test_subset
+from ui.resources import bundle, data_source, test_subset
 
 DENOISING_IMAGES = 128  # test images behind each point of a denoising curve
 
@@ -25,7 +25,7 @@ def reconstructed(model: GenerativeModel, images: torch.Tensor) -> torch.Tensor:
 
 
 @st.cache_data(show_spinner="Measuring each model at every noise level...", max_entries=16)
-def _denoising_curves(_models: dict, paths: tuple[str, ...], kind: str, n: int):
+def _denoising_curves(_models: dict, paths: tuple[str, ...], kind: str, n: int, source: str):
     clean = to_float(test_subset(next(iter(_models.values())), n).images)
     levels = [round(float(v), 3) for v in torch.linspace(0.1, 1.0, 10)]
     return denoising_curve(_models, clean, kind, levels), levels, len(clean)
@@ -34,7 +34,8 @@ def _denoising_curves(_models: dict, paths: tuple[str, ...], kind: str, n: int):
 def denoising_curves(models: dict[str, GenerativeModel], kind: str, n: int = DENOISING_IMAGES):
     """Mean PSNR of the noisy input and of each model's output at ten noise levels, over n test images
     (`test_subset`): (curves, levels, images used). Raises DatasetError."""
-    return _denoising_curves(models, tuple(m.checkpoint.path for m in models.values()), kind, n)
+    first = next(iter(models.values()))
+    return _denoising_curves(models, tuple(m.checkpoint.path for m in models.values()), kind, n, data_source(first))
 
 
 def _scored(model: GenerativeModel, images: torch.Tensor, score: str, what: str) -> torch.Tensor:
@@ -43,9 +44,18 @@ def _scored(model: GenerativeModel, images: torch.Tensor, score: str, what: str)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def test_scores(_model: GenerativeModel, path: str, score: str, n: int | None) -> torch.Tensor:
-    """Anomaly scores of n test images (`test_subset`; all with n None), with a progress bar the first time."""
-    return _scored(_model, test_subset(_model, n).images, score, "the test set")
+def _test_scores(_model: GenerativeModel, path: str, score: str, n: int | None, source: str) -> torch.Tensor:
+    data = test_subset(_model, n)
+    found = bundle(path) if source == "bundle" else None
+    if found is not None and len(data) == len(found.labels) and score in found.scores:
+        return torch.from_numpy(found.scores[score])  # what scoring this sample would give, stored
+    return _scored(_model, data.images, score, "the test set")
+
+
+def test_scores(model: GenerativeModel, path: str, score: str, n: int | None) -> torch.Tensor:
+    """Anomaly scores of n test images (`test_subset`; all with n None), with a progress bar the first time;
+    offline, of the explore bundle's sample, as stored in it."""
+    return _test_scores(model, path, score, n, data_source(model))
 
 
 @st.cache_data(show_spinner="Scoring...", max_entries=64)

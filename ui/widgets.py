@@ -21,7 +21,7 @@ from genviz.images import (
 )
 from genviz.models import GenerativeModel
 from ui.feedback import needs_data
-from ui.resources import class_names, test_set
+from ui.resources import class_names, data_source, is_offline, test_set
 from ui.text import plain
 
 # What the uploaders offer; genviz.images reads the file's contents, whatever its name says.
@@ -91,23 +91,30 @@ def read_pictures(files: list, model: GenerativeModel, fit: Preparation | str, i
 
 def picture_source(model: GenerativeModel, key: str, default: str = "0-7") -> list[Picture]:
     """The page's images: uploads (converted as the controls say, notes shown) or test images by number."""
-    source = st.radio("Images", ["Upload", "Test images"], horizontal=True, key=f"{key}_source")
+    # Test images first, so that a page shows what it does before anything is chosen.
+    source = st.radio("Images", ["Test images", "Upload"], horizontal=True, key=f"{key}_source")
     if source == "Test images":
+        data_source(model)  # says why a bundle is not used, or that the page works offline
         with needs_data(model, "Test images"):
             data = test_set(model)
+        offline = is_offline(data)
+        what = "images of the explore bundle's sample of the test set" if offline else "test images"
         text = st.text_input(
-            "Test image numbers", default, key=f"{key}_index", help=f"Numbers or ranges from 0 to {len(data) - 1}"
+            f"{what.capitalize()}: numbers",
+            default,
+            key=f"{key}_index",
+            help=f"Numbers or ranges from 0 to {len(data) - 1}",
         )
         try:
             index = parse_indices(text, len(data))
         except ValueError as e:
-            st.error(f"These test images cannot be shown: {plain(e)}.")
+            st.error(f"These {what} cannot be shown: {plain(e)}.")
             return []
         if len(index) > MAX_FILES:
-            st.warning(f"{len(index)} test images were asked for; the first {MAX_FILES} are used.")
+            st.warning(f"{len(index)} {what} were asked for; the first {MAX_FILES} are used.")
             index = index[:MAX_FILES]
-        names = class_names(model)
-        return [Picture(f"test-{i} ({names[data.labels[i]]})", to_float(data.images[i]), []) for i in index]
+        names, numbers = class_names(model), data.positions().tolist()
+        return [Picture(f"test-{numbers[i]} ({names[data.labels[i]]})", to_float(data.images[i]), []) for i in index]
     files = st.file_uploader(
         "Upload images",
         type=UPLOAD_TYPES,

@@ -26,7 +26,9 @@ centre, _ = model.latent_scale()
 
 def endpoint(label: str, k: int, fit: str, invert: bool | None) -> torch.Tensor | None:
     """One endpoint's latent, chosen in its column: a test image by class and number, an upload, or a seed."""
-    source = st.selectbox(label, SOURCES, key=f"interp_source_{k}")
+    # Offline without the bundle's test images (a GAN's bundle has none), prior samples.
+    start = SOURCES.index("Random latent") if ui.data_source(model) == "none" else 0
+    source = st.selectbox(label, SOURCES, index=start, key=f"interp_source_{k}")
     if source == "Random latent":
         seed = st.number_input("Seed", 0, 2**31 - 1, k, key=f"interp_seed_{k}")
         z = lt.prior_latents(model, 1, int(seed))[0]
@@ -58,7 +60,7 @@ def endpoint(label: str, k: int, fit: str, invert: bool | None) -> torch.Tensor 
 ui.linked("grid", "interp_four", ui.flag, False)
 four = st.toggle("Four endpoints: a 2-D grid", key="interp_four", help="Corners of a grid, interpolated bilinearly")
 labels = ["Top left", "Top right", "Bottom left", "Bottom right"] if four else ["Start", "End"]
-sources = [st.session_state.get(f"interp_source_{k}", SOURCES[0]) for k in range(len(labels))]
+sources = [st.session_state.get(f"interp_source_{k}") for k in range(len(labels))]
 fit, invert = ("pad", None)
 if "Upload" in sources:
     with st.expander("How uploads are fitted", expanded=True):
