@@ -130,6 +130,12 @@ class Bundle:
     def image_shape(self) -> tuple[int, int, int]:
         return tuple(self.meta["image_shape"])
 
+    @property
+    def test_size(self) -> int | None:
+        """How many images the test split held when the sample was drawn; None for prior samples."""
+        size = self.meta.get("test_size")
+        return size if isinstance(size, int) and size >= len(self.labels) else None
+
     def map(self, method: str):
         """The map ("umap" or "pca") of the bundle's points, a genviz.latent.Projection whose latents and labels
         are the bundle's; what the app's latent_map(path, model, N, method, 15, 0.1) computes. Read once."""
@@ -631,6 +637,7 @@ def build_bundle(checkpoint, n: int | None = None, progress: Progress | None = N
             "split": "test",
             "kind": "test" if test else "prior",
             "n": n,
+            "test_size": len(full) if test else None,  # the test split the sample was drawn from
             "seed": SEED,
             "class_names": class_names,
             "latent_dim": model.latent_dim,

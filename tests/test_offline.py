@@ -53,13 +53,18 @@ def test_every_page_opens_offline_from_the_bundle(offline, model, monkeypatch):
     monkeypatch.setattr(lt, "project", lambda *a, **k: pytest.fail("computed a map the bundle holds"))
     open_page(offline, "views/map.py", model)
     assert f"{len(found.labels):,} test images of" in offline.caption[0].value
-    assert "Offline: the test set of" in sidebar_text(offline)
-    assert f"Pages use the {len(found.labels):,} test images" in sidebar_text(offline)
     assert offline.selectbox(key="map_size").value == len(found.labels)
     for page in PAGES[1:]:
         offline.switch_page(page).run()
         assert not offline.exception and not offline.error, (page, offline.exception, offline.error)
         assert images(offline.main), f"{page} shows no picture on arrival"
+        assert "Offline: the test set of" in sidebar_text(offline), page
+        assert f"Pages use the {len(found.labels):,} test images" in sidebar_text(offline)
+    # A map the bundle does not hold needs the dataset: said, not drawn from the bundle's sample.
+    offline.switch_page("views/map.py").run()
+    offline.selectbox(key="map_size").set_value(found.test_size).run()
+    assert not offline.exception and not offline.error
+    assert any("needs the dataset" in i.value for i in offline.info)
     # Reconstruct opened on the bundle's first test images, named by their numbers in the test set.
     offline.switch_page("views/reconstruct.py").run()
     shown = [s.captions[0] for s in images(offline.main)]

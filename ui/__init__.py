@@ -21,7 +21,7 @@ from pathlib import Path
 from ui.feedback import needs_data, progress
 from ui.figures import curves_figure, map_figure, path_rows, roc_figure, score_histogram
 from ui.live import Live, live
-from ui.maps import cached_test_and_train, latent_map, latest_map, map_data, map_payload, pca_map
+from ui.maps import bundled_map, cached_test_and_train, latent_map, latest_map, map_data, map_payload, pca_map
 from ui.params import choice, decimal, drop_from_url, flag, from_url, integer, linked, to_url
 from ui.picker import compatible_models, loaded_models, model_picker
 from ui.resources import (
@@ -38,6 +38,7 @@ from ui.resources import (
     encoded_test_image,
     is_offline,
     latent_sample,
+    say_bundle_problem,
     test_set,
     test_subset,
 )
@@ -68,6 +69,7 @@ __all__ = [
     "Picture",
     "below_chance",
     "bundle",
+    "bundled_map",
     "cached_model",
     "cached_test_and_train",
     "choice",
@@ -115,6 +117,7 @@ __all__ = [
     "reconstructed",
     "roc_figure",
     "score_histogram",
+    "say_bundle_problem",
     "show",
     "show_notes",
     "show_tiled",

@@ -26,12 +26,19 @@ if not picked:
     st.stop()
 path, model = picked
 encodes = model.has_exact_encoder  # else the map shows prior samples: encoding thousands of images is a search each
-source = ui.data_source(model)  # says why a bundle is not used, or that the page works offline
-with ui.needs_data(model, "The map"):
-    total = len(ui.test_set(model)) if encodes else SAMPLED
-    offline = encodes and source == "bundle"  # the bundle's sample stands in for the test set
 dataset, names = ui.code(ui.dataset_name(model)), ui.class_names(model)
-bundled = ui.bundle(path)  # its map opens at once, without the dataset
+bundled = ui.bundle(path)  # its map opens at once, without reading the dataset (a second on a first open)
+known = bundled.test_size if bundled is not None and encodes else None  # the test set's size, as it recorded
+if not encodes:
+    ui.say_bundle_problem(path)
+    total, offline = SAMPLED, False
+elif known is not None:
+    total, offline = known, False  # the dataset is read only for a map the bundle does not hold
+else:
+    source = ui.data_source(model)  # says why a bundle is not used, or that the page works offline
+    with ui.needs_data(model, "The map"):
+        total = len(ui.test_set(model))
+        offline = source == "bundle"  # the bundle's sample stands in for the test set
 
 left, middle, right = st.columns(3)
 steps = {1_000, 5_000, 10_000} | ({len(bundled.labels)} if bundled is not None else set())
@@ -63,9 +70,16 @@ ui.to_url("points", choice)
 ui.to_url("projection", method)
 n = None if choice == "all" else choice  # None: every test image, then every training image (ui.map_data)
 
+from_bundle = ui.bundled_map(path, n, method, n_neighbors, min_dist) is not None
+if encodes and known is not None and not from_bundle and ui.data_source(model) == "bundle":
+    st.info(
+        f"Offline, this page draws maps of up to {len(bundled.labels):,} test images, the explore bundle's; "
+        f"{'every image' if n is None else f'{n:,}'} needs the dataset (see the sidebar)."
+    )
+    st.stop()
 with ui.needs_data(model, "The map of every image", split="training"):
     projection = ui.latent_map(path, model, n, method, n_neighbors, min_dist)
-tested = len(ui.test_set(model)) if encodes else 0  # points from here on are training images
+tested = total if encodes else 0  # points from here on are training images
 if method == "pca":
     settings = "PCA, first two components"
 elif "seed" in projection.settings:
@@ -186,7 +200,8 @@ elif pick["kind"] == "point":
     z = torch.from_numpy(projection.latents[i])
     detail.subheader(f"Point {i}" + (f": {ui.plain(names[label])}" if label >= 0 else ""))
     if encodes and n is not None:  # a sample: the point's number in the test set
-        detail.caption(f"Test image {int(ui.map_data(model, n).positions()[i]):,} of {dataset}")
+        number = bundled.positions[i] if from_bundle else ui.map_data(model, n).positions()[i]
+        detail.caption(f"Test image {int(number):,} of {dataset}")
     if not in_browser:  # the component shows them at once
         a, b = detail.columns(2)
         image = enlarge(to_pil(images_of([i])[0]), 140)
