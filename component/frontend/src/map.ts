@@ -355,7 +355,7 @@ async function drawMap(map: MapData): Promise<void> {
   snapshotting = await slowDraws(sp);
   await sp.set({ cameraIsFixed: snapshotting } as Parameters<Scatterplot["set"]>[0]);
   canvas.dataset.moving = snapshotting ? "snapshot" : "direct";
-  grid = snapshotting ? new PointGrid(xs, ys) : null;
+  grid = new PointGrid(xs, ys); // hovering is ours at any size: regl-scatterplot's redraws every point
   ownHovered = -1;
   canvas.dataset.points = String(map.n);
   hidden = new Set();
@@ -444,9 +444,7 @@ function toScreen(x: number, y: number): [number, number] {
 }
 
 function hovered(): number {
-  if (snapshotting) return ownHovered;
-  const i = scatter?.get("hoveredPoint");
-  return typeof i === "number" && i >= 0 ? i : -1;
+  return ownHovered;
 }
 
 // ---- hover preview ---------------------------------------------------------------------------------------------
@@ -573,7 +571,7 @@ function pointAt(px: number, py: number): number {
   return grid.nearest(x, y, reach, (i) => !hidden.has(map.labels[i]));
 }
 
-/** Highlight point i on the ring (snapshot mode: regl-scatterplot's hover highlight would redraw every point). */
+/** Highlight point i with a ring (regl-scatterplot's hover highlight would redraw every point). */
 function showRing(i: number): void {
   if (i < 0) {
     ring.hidden = true;
@@ -597,10 +595,8 @@ function onMove(event: MouseEvent): void {
     if (!preview.hidden || !ring.hidden) hidePreview();
     return;
   }
-  if (snapshotting) {
-    ownHovered = pointAt(px, py);
-    showRing(ownHovered);
-  }
+  ownHovered = pointAt(px, py);
+  showRing(ownHovered);
   const i = hovered();
   if (i >= 0) showPoint(data, i, event.timeStamp);
   else showSpace(data, ...toData(px, py), event.timeStamp);
@@ -679,7 +675,7 @@ function onClick(event: MouseEvent): void {
   if (!scatter || !data || failed || !down || snapView) return;
   if (down.far > CLICK_SLOP) return; // a drag: pan, box or lasso
   const rect = canvas.getBoundingClientRect();
-  if (snapshotting) ownHovered = pointAt(event.clientX - rect.left, event.clientY - rect.top);
+  ownHovered = pointAt(event.clientX - rect.left, event.clientY - rect.top);
   const i = hovered();
   seq += 1;
   let at: Enclosing | null = null;
@@ -800,11 +796,12 @@ function onMouseDown(event: MouseEvent): void {
     dragFrom = { x: event.clientX, y: event.clientY };
 }
 
-/** Before anyone else's mousemove (window, capture phase), in snapshot mode: a pan moves the picture; hovering
- * is ours (regl-scatterplot's hover redraws every point); a box or lasso goes on to regl-scatterplot. */
+/** Before anyone else's mousemove (window, capture phase): hovering is ours (regl-scatterplot's hover redraws every
+ * point, a frame or more from some thousands of points); in snapshot mode a pan moves the picture; a box or lasso,
+ * and a direct-mode pan, go on to regl-scatterplot. */
 function onMoveFirst(event: MouseEvent): void {
-  if (!snapshotting || !scatter) return;
-  if (dragFrom) {
+  if (!scatter) return;
+  if (snapshotting && dragFrom) {
     event.stopPropagation();
     if (!(event.buttons & 1)) {
       dragFrom = null;
@@ -833,8 +830,10 @@ function listenToPointer(): void {
   window.addEventListener("click", (event) => snapView && event.target === canvas && event.stopPropagation(), {
     capture: true,
   });
-  // After regl-scatterplot's own listeners (it hovers on window mousemove): hoveredPoint is current here.
-  window.addEventListener("mousemove", (event) => snapshotting || onMove(event));
+  // A direct-mode zoom moves the points under the ring and the preview: hidden until the next move.
+  window.addEventListener("wheel", (event) => !snapshotting && event.target === canvas && hidePreview(), {
+    passive: true,
+  });
   canvas.addEventListener("pointerdown", (event) => {
     down = { x: event.clientX, y: event.clientY, far: 0 };
     hidePreview();
