@@ -17,6 +17,7 @@ BENCHMARKS = (
     "distributed",
     "latent_map",
     "map_speed",
+    "map_open",
     "map_render",
     "slider_latency",
     "cold_start",

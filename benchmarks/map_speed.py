@@ -14,8 +14,9 @@ training set are written once; each fit then runs in a fresh Python process, tim
 Trustworthiness (`sklearn.manifold.trustworthiness`, 15 neighbours) of each map is computed on a
 fixed sample of --sample points (seed 0): latents against their 2-D coordinates.
 
-(b) Browser. `streamlit run app.py` over a copy of the checkpoint, an empty GENVIZ_CACHE_DIR and
-the NUMBA_CACHE_DIR of (a) (so UMAP is compiled as after a server start), driven by Playwright with
+(b) Browser. `streamlit run app.py` over a copy of the checkpoint (without its explore bundle), an empty
+GENVIZ_CACHE_DIR and the NUMBA_CACHE_DIR of (a) (so UMAP is compiled as after a server start), with the page's
+Plotly map (GENVIZ_BROWSER_DECODE=0; benchmarks/map_open.py times the WebGL map), driven by Playwright with
 Debian's Chromium. For each size, "first": on the Latent map page, from choosing the point count
 in its selectbox to every point of the map drawn (the SVG paths of its data traces,
 `.js-plotly-plot .scatterlayer .trace .points path`, number the map's points): encoding, UMAP,
@@ -116,8 +117,9 @@ def browser_opens(checkpoint: Path, folder: Path, numba_cache: Path, sizes: list
     from playwright.sync_api import sync_playwright
 
     checkpoints = folder / "checkpoints"
-    shutil.copytree(checkpoint, checkpoints / checkpoint.name)
+    shutil.copytree(checkpoint, checkpoints / checkpoint.name, ignore=shutil.ignore_patterns("explore"))
     env = {
+        "GENVIZ_BROWSER_DECODE": "0",
         "GENVIZ_CHECKPOINTS": str(checkpoints),
         "GENVIZ_CACHE_DIR": str(folder / "cache"),
         "NUMBA_CACHE_DIR": str(numba_cache),
