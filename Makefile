@@ -16,7 +16,7 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 run: $(VENV)/.installed
 	$(PY) -m genviz.export checkpoints
 	$(PY) -m genviz.explore checkpoints
-	$(PY) -m streamlit run app.py
+	$(PY) serve.py app.py
 
 test: $(VENV)/.installed $(CHROMIUM)
 	$(PY) -m pytest

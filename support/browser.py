@@ -51,13 +51,13 @@ class Server:
 def serve(
     script: str | Path = "app.py", env: dict | None = None, timeout: float = 120, log: Path | None = None
 ) -> Iterator[Server]:
-    """`streamlit run <script>` on a free port over the shipped checkpoints and an empty map cache (unless
-    `env` says otherwise); yields once its health endpoint answers, and stops it afterwards. Its output
-    goes to `log` when given, else nowhere."""
+    """`streamlit run <script>` (through serve.py, as `make run` starts the app) on a free port over the shipped
+    checkpoints and an empty map cache (unless `env` says otherwise); yields once its health endpoint answers,
+    and stops it afterwards. Its output goes to `log` when given, else nowhere."""
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="genviz-bench-") as cache, ExitStack() as files:
         env = {"GENVIZ_CHECKPOINTS": str(ROOT / "checkpoints"), "GENVIZ_CACHE_DIR": cache, **(env or {})}
-        command = [sys.executable, "-m", "streamlit", "run", str(script), "--server.headless", "true",
+        command = [sys.executable, str(ROOT / "serve.py"), str(script), "--server.headless", "true",
                    "--server.port", str(port), "--server.fileWatcherType", "none",
                    "--browser.gatherUsageStats", "false"]  # fmt: skip
         output = files.enter_context(open(log, "w")) if log else subprocess.DEVNULL  # closed after the process
