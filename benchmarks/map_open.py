@@ -49,6 +49,7 @@ from scipy.spatial import Delaunay, cKDTree
 from benchmarks.map_speed import DRAWN
 from support.browser import CHROMIUM, FLAGS, serve
 from support.machine import machine
+from support.probes import PLOTLY_EMPTY_SPOT
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "map_open.json"
@@ -78,17 +79,6 @@ PICK_TIMER = """(label) => {
   });
   const watched = { subtree: true, childList: true, attributes: true, attributeFilter: ['data-frames'] };
   observer.observe(document.body, watched);
-}"""
-# Plotly's map: the clickable empty-space grid spot nearest the plot's centre at least 25 px from every point.
-PLOTLY_SPOT = """() => {
-  const centre = (el) => { const r = el.getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; };
-  const traces = document.querySelectorAll('.js-plotly-plot .scatterlayer .trace');
-  const data = [...traces].slice(1).flatMap((t) => [...t.querySelectorAll('.points path')].map(centre));
-  const [cx, cy] = centre(document.querySelector('.js-plotly-plot .nsewdrag'));
-  const empty = [...traces[0].querySelectorAll('.points path')].map(centre)
-    .filter(([x, y]) => data.every(([u, v]) => Math.hypot(x - u, y - v) > 25));
-  empty.sort((p, q) => Math.hypot(p[0] - cx, p[1] - cy) - Math.hypot(q[0] - cx, q[1] - cy));
-  return empty[0];
 }"""
 
 
@@ -181,7 +171,7 @@ def loaded(page, caption: str) -> None:
 def stock_clicks(page, repeats: int) -> dict:
     points, spaces = [], []
     data = page.locator(".js-plotly-plot .scatterlayer .trace:nth-child(2) .points path")
-    spot = page.evaluate(PLOTLY_SPOT)
+    spot = page.evaluate(PLOTLY_EMPTY_SPOT)
     for k in range(repeats):
         start = time.perf_counter()
         data.nth(3 + k).click(force=True)

@@ -30,7 +30,6 @@ It prints markdown tables and writes JSON to benchmarks/results/map_render.json.
 """
 
 import argparse
-import io
 import json
 import statistics
 import tempfile
@@ -40,13 +39,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 from scipy.spatial import Delaunay, cKDTree
 
 from component import map_blob
 from genviz import latent as lt
 from genviz.checkpoint import load_model
 from genviz.data import load_dataset
+from genviz.explore import thumbnail_tiles
 from genviz.export import decoder_onnx
 from support.browser import CHROMIUM, FLAGS, serve
 from support.machine import machine
@@ -56,7 +55,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "map_render.json"
 FRAME = "iframe[title*=genviz_decoder_canvas]"
 SIZES = (1_000_000, 70_000)
-HOVER_N, PER_TILE, COLUMNS = 5000, 250, 25
+HOVER_N = 5000
 HOVERS = 60  # hover moves of each kind
 GOAL_FPS, GOAL_MEDIAN_MS = 30, 16
 
@@ -88,26 +87,13 @@ LAST_INPUT = """() => {
 COUNTERS = "(c) => [Number(c.dataset.draws), Number(c.dataset.movedFrames || 0), Number(c.dataset.drawnAt || 0)]"
 
 
-def png(images: np.ndarray) -> bytes:
-    """(n, 28, 28) uint8 -> one grey PNG, COLUMNS images a row."""
-    rows = -(-len(images) // COLUMNS)
-    sheet = np.zeros((rows * 28, COLUMNS * 28), np.uint8)
-    for k, image in enumerate(images):
-        sheet[(k // COLUMNS) * 28 : (k // COLUMNS + 1) * 28, (k % COLUMNS) * 28 : (k % COLUMNS + 1) * 28] = image
-    out = io.BytesIO()
-    Image.fromarray(sheet, "L").save(out, format="PNG")
-    return out.getvalue()
-
-
 def write_map(folder: Path) -> None:
     """The hover map's decoder and data, as the page reads them."""
     model = load_model(ROOT / "checkpoints" / "mnist-vae", device="cpu")
     data = load_dataset("mnist", "test").sample(HOVER_N)
     z = lt.encode_images(model, data.images).numpy()
     projection = lt.project(z, data.labels.numpy(), "pca")
-    images = data.images[:, 0].numpy()
-    tiles = [png(images[t : t + PER_TILE]) for t in range(0, HOVER_N, PER_TILE)]
-    layout = {"per_tile": PER_TILE, "columns": COLUMNS, "shape": [1, 28, 28]}
+    tiles, layout = thumbnail_tiles(data.images)  # as the app sends a map's images
     (folder / "map.safetensors").write_bytes(map_blob(projection.coords, projection.labels, projection.latents,
                                                       tiles, layout))  # fmt: skip
     (folder / "decoder.onnx").write_bytes(decoder_onnx(model))

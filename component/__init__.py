@@ -311,8 +311,10 @@ def map_blob(
         latents: (N, D) the mapped latents, stored float32; None for a map whose empty space cannot be decoded.
         tiles: PNG thumbnail tiles in order, stored as 1-D uint8 tensors "tile_000", "tile_001", ...; tile t holds
             points t * per_tile to (t + 1) * per_tile - 1, row by row. Points past the last tile have no thumbnail.
-        layout: the tiles' layout, {"per_tile": images per tile, "columns": images per row of a tile, "shape":
-            [C, H, W] of one image}; required with tiles. Kept as JSON in the file's __metadata__ ("layout").
+        layout: the tiles' layout as `genviz.explore` gives it (`thumbnail_tiles`, `Bundle.tile_layout`):
+            "per_tile" images per tile, "columns" images per row of a tile, "image_shape" [C, H, W] of one image
+            (other keys are ignored); required with tiles. Kept as JSON in the file's __metadata__ ("layout",
+            the shape as "shape").
 
     Returns:
         The file's bytes.
@@ -332,11 +334,11 @@ def map_blob(
         tensors["latents"] = z
     metadata = None
     if tiles:
-        if not layout or {"per_tile", "columns", "shape"} - set(layout):
-            raise ValueError("tiles need a layout with per_tile, columns and shape")
-        layout = {"per_tile": int(layout["per_tile"]), "columns": int(layout["columns"]),
-                  "shape": [int(v) for v in layout["shape"]]}  # fmt: skip
-        metadata = {"layout": json.dumps(layout)}
+        if not layout or {"per_tile", "columns", "image_shape"} - set(layout):
+            raise ValueError("tiles need a layout with per_tile, columns and image_shape")
+        shown = {"per_tile": int(layout["per_tile"]), "columns": int(layout["columns"]),
+                 "shape": [int(v) for v in layout["image_shape"]]}  # fmt: skip
+        metadata = {"layout": json.dumps(shown)}
         for t, tile in enumerate(tiles):
             tensors[f"tile_{t:03d}"] = np.frombuffer(bytes(tile), dtype=np.uint8)
     return save_safetensors(tensors, metadata=metadata)

@@ -1,8 +1,21 @@
 """Timing the app in a browser: a probe installed in the page that timestamps a key press up to the new
-decoded image painted, the selector of an app at rest, and percentiles of the times."""
+decoded image painted, the selector of an app at rest, the Plotly map's empty spot, and percentiles of the times."""
 
 # The app at rest: its script is not running.
 IDLE = "[data-testid=stApp][data-test-script-state=notRunning]"
+
+# The Latent map page's Plotly map: of the clickable empty-space grid spots (its first trace) at least 25 px from
+# every data point, the one nearest the plot's centre (clear of the toolbar over its top edge); null if none.
+PLOTLY_EMPTY_SPOT = """() => {
+  const centre = (el) => { const r = el.getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; };
+  const traces = document.querySelectorAll('.js-plotly-plot .scatterlayer .trace');
+  const data = [...traces].slice(1).flatMap((t) => [...t.querySelectorAll('.points path')].map(centre));
+  const [cx, cy] = centre(document.querySelector('.js-plotly-plot .nsewdrag'));
+  const empty = [...traces[0].querySelectorAll('.points path')].map(centre)
+    .filter(([x, y]) => data.every(([u, v]) => Math.hypot(x - u, y - v) > 25));
+  empty.sort((p, q) => Math.hypot(p[0] - cx, p[1] - cy) - Math.hypot(q[0] - cx, q[1] - cy));
+  return empty.length ? empty[0] : null;
+}"""
 
 
 # Installed in the page before Streamlit's own scripts. window.__mark collects one key press's

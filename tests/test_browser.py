@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from support.browser import CHROMIUM, FLAGS, missing_browser, served_app
+from support.probes import PLOTLY_EMPTY_SPOT
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -119,23 +120,8 @@ def test_clicking_the_map_decodes_a_point_and_empty_space(server, page):
     settled(page)
     reconstruction = image_src(page, "reconstruction")
     expect(page.get_by_text("test image", exact=True)).to_be_visible()
-    # Empty space: of the clickable grid spots at least 25 px from every data point, the one
-    # nearest the plot's centre (clear of the toolbar over its top edge).
-    spot = page.evaluate(
-        """() => {
-        const centre = (el) => {
-            const r = el.getBoundingClientRect();
-            return [r.x + r.width / 2, r.y + r.height / 2];
-        };
-        const traces = document.querySelectorAll('.js-plotly-plot .scatterlayer .trace');
-        const data = [...traces].slice(1).flatMap((t) => [...t.querySelectorAll('.points path')].map(centre));
-        const [cx, cy] = centre(document.querySelector('.js-plotly-plot .nsewdrag'));
-        const empty = [...traces[0].querySelectorAll('.points path')].map(centre)
-            .filter(([x, y]) => data.every(([u, v]) => Math.hypot(x - u, y - v) > 25));
-        empty.sort((p, q) => Math.hypot(p[0] - cx, p[1] - cy) - Math.hypot(q[0] - cx, q[1] - cy));
-        return empty.length ? empty[0] : null;
-    }"""
-    )
+    # Empty space: a clickable grid spot far from every point, near the plot's centre.
+    spot = page.evaluate(PLOTLY_EMPTY_SPOT)
     assert spot, "the map has no empty space to click"
     page.mouse.click(*spot)
     settled(page)

@@ -21,6 +21,7 @@ from component import map_blob
 from genviz import latent as lt
 from genviz.checkpoint import load_model
 from genviz.data import load_dataset
+from genviz.explore import thumbnail_tiles
 from genviz.export import decoder_onnx
 from support.browser import CHROMIUM, FLAGS, missing_browser, serve
 
@@ -32,7 +33,6 @@ if not MISSING:
 
 FRAME = "iframe[title*=genviz_decoder_canvas]"
 N = 1000
-PER_TILE, COLUMNS = 250, 25  # four tiles of 25 x 10 thumbnails
 SCALE = 4  # the hover preview's pixels per image pixel
 MARGIN = 2  # CSS pixels kept between a selection's edge and any point
 FEW = 6  # points a selection holds at least
@@ -63,17 +63,6 @@ if result is not None:
 """
 
 
-def png(images: np.ndarray) -> bytes:
-    """(n, 28, 28) uint8 -> one grey PNG, COLUMNS images a row."""
-    rows = -(-len(images) // COLUMNS)
-    sheet = np.zeros((rows * 28, COLUMNS * 28), np.uint8)
-    for k, image in enumerate(images):
-        sheet[(k // COLUMNS) * 28 : (k // COLUMNS + 1) * 28, (k % COLUMNS) * 28 : (k % COLUMNS + 1) * 28] = image
-    out = io.BytesIO()
-    Image.fromarray(sheet, "L").save(out, format="PNG")
-    return out.getvalue()
-
-
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     folder = tmp_path_factory.mktemp("map")
@@ -82,9 +71,8 @@ def setup(tmp_path_factory):
     z = lt.encode_images(model, data.images).numpy()
     projection = lt.project(z, data.labels.numpy(), "pca")
     images = data.images[:, 0].numpy()
-    tiles = [png(images[t : t + PER_TILE]) for t in range(0, N, PER_TILE)]
-    blob = map_blob(projection.coords, projection.labels, projection.latents, tiles,
-                    {"per_tile": PER_TILE, "columns": COLUMNS, "shape": [1, 28, 28]})  # fmt: skip
+    tiles, layout = thumbnail_tiles(data.images)  # as the app sends a map's images
+    blob = map_blob(projection.coords, projection.labels, projection.latents, tiles, layout)
     decoder = decoder_onnx(model)
     (folder / "decoder.onnx").write_bytes(decoder)
     (folder / "map.safetensors").write_bytes(blob)

@@ -137,8 +137,6 @@ def _map_payload(path: str, stamp: tuple, n: int | None, method: str, settings: 
         tiles, layout = thumbnail_tiles(map_data(_model, n).images)
     else:  # prior samples: the browser decodes each one it shows
         tiles, layout = [], None
-    if layout:  # the bundle's tile layout, as the component names its parts
-        layout = {"per_tile": layout["per_tile"], "columns": layout["columns"], "shape": layout["image_shape"]}
     blob = map_blob(_projection.coords, _projection.labels, _projection.latents, tiles, layout)
     return blob, hashlib.sha256(blob).hexdigest()
 
