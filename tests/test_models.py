@@ -75,6 +75,25 @@ def test_vae_beta_weights_kl():
     assert torch.allclose(b["loss"], a["recon"] + 4 * a["kl"])
 
 
+def test_free_bits_leave_each_dimensions_first_nats_unpenalised():
+    x = torch.rand(8, 1, 28, 28)
+    torch.manual_seed(0)
+    model = build_model("vae", VAEConfig(latent_dim=4, width=8, beta=2.0, free_bits=0.5))
+    torch.manual_seed(1)
+    losses = model.loss(x)
+    torch.manual_seed(1)
+    per_dim = model.elbo_terms(x)["kl_dims"].mean(0)  # (D,): the same posterior sample
+    assert losses["kl"].item() == pytest.approx(per_dim.sum().item(), rel=1e-5)  # the true KL is reported
+    floor = per_dim.clamp_min(0.5).sum()
+    assert losses["loss"].item() == pytest.approx((losses["recon"] + 2 * floor).item(), rel=1e-5)
+    # A dimension under the floor gets no gradient from the KL term; one above it does.
+    mu = torch.tensor([[0.1, 2.0]], requires_grad=True)
+    model.kl_penalty(model.kl_dims(mu, torch.zeros(1, 2))).backward()
+    assert mu.grad[0, 0] == 0 and mu.grad[0, 1] > 0
+    with pytest.raises(ValueError, match="free_bits"):
+        VAEConfig(free_bits=-1)
+
+
 def test_dae_is_an_ae_with_corruption():
     dae = AutoEncoder(AEConfig(corruption="salt-pepper", noise_level=0.2))
     assert dae.kind == "dae" and AutoEncoder(AEConfig()).kind == "ae"

@@ -140,13 +140,13 @@ def test_the_cvae_kl_to_its_class_prior_is_that_of_torch_distributions():
     mu, logvar, labels = torch.randn(6, 3), torch.randn(6, 3), torch.tensor([0, 1, 2, 3, 3, 1])
     q = torch.distributions.Normal(mu, (0.5 * logvar).exp())
     p = torch.distributions.Normal(model.prior_mean[labels], (0.5 * model.prior_logvar[labels]).exp())
-    expected = torch.distributions.kl_divergence(q, p).sum(1)
-    assert torch.allclose(model.kl(mu, logvar, labels), expected, atol=1e-5)
+    expected = torch.distributions.kl_divergence(q, p)  # (B, D): each dimension's
+    assert torch.allclose(model.kl_dims(mu, logvar, labels), expected, atol=1e-5)
     standard = CVAE(CVAEConfig(width=4, latent_dim=3, num_classes=4, prior="standard"))
     assert not hasattr(standard, "prior_mean")
     assert torch.allclose(
-        standard.kl(mu, logvar, labels),
-        torch.distributions.kl_divergence(q, torch.distributions.Normal(0.0, 1.0)).sum(1),
+        standard.kl_dims(mu, logvar, labels),
+        torch.distributions.kl_divergence(q, torch.distributions.Normal(0.0, 1.0)),
         atol=1e-5,
     )
 

@@ -70,6 +70,11 @@ SETTING_FLAGS = (
         {"type": float, "help": f"contractive AE: weight of the encoder Jacobian penalty (default {CONTRACTION:g})"},
     ),
     ("--beta", "beta", {"type": float, "help": "VAE: weight of the KL term (default 1)"}),
+    (
+        "--free-bits",
+        "free_bits",
+        {"type": float, "help": "VAE: nats of KL per latent dimension left unpenalised, against posterior collapse"},
+    ),
     ("--likelihood", "likelihood", {"choices": ("bernoulli", "gaussian"), "help": "VAE decoder"}),
     ("--gan-loss", "objective", {"choices": ("nonsaturating", "hinge"), "help": "GAN objective"}),
     ("--critic-steps", "critic_steps", {"type": int, "help": "WGAN-GP: critic steps per generator step (default 5)"}),

@@ -243,6 +243,7 @@ class GenerativeModel(Model):
 
     explorable = True
     has_exact_encoder: ClassVar[bool] = True  # False: encode is a search (slow, approximate)
+    has_posterior: ClassVar[bool] = False  # encodes to a distribution q(z|x): `latent_usage` measures it
     conditional: ClassVar[bool] = False  # draws a chosen class: `prior`, `sample` and `latent_scale` take labels
     score_kinds: ClassVar[tuple[str, ...]] = ("reconstruction",)  # anomaly scores, see `anomaly_score`
     prior_name: ClassVar[str] = "its prior"  # where `prior` draws from, as a caption says it
@@ -315,6 +316,12 @@ class GenerativeModel(Model):
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(x))
+
+    def latent_usage(self, x: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+        """How images x (B, C, H, W) with their labels (B,) use the latent dimensions, for a model that
+        `has_posterior`: the posterior mean "mean" (B, D) and "kl" (B, D), each dimension's KL from the prior. The
+        evaluator's per-dimension KL and active units read it."""
+        raise NotImplementedError(f"a {self.kind} has no posterior to measure")
 
     def directions(self, k: int, latents: Callable[[], torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """k principal directions of the latent space, unit rows (k, D), and the spread of the data

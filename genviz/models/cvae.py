@@ -105,7 +105,8 @@ class CVAE(VAE):
             eps = torch.randn(mu.shape, generator=generator, device=generator.device).to(mu)
         z = torch.cat([mu + eps * torch.exp(0.5 * logvar), self.one_hot(labels).to(mu)], 1)
         recon = self.reconstruction_nll(self.decoder(z), x)
-        return {"recon": recon, "kl": self.kl(mu, logvar, labels)}
+        kl_dims = self.kl_dims(mu, logvar, labels)
+        return {"recon": recon, "kl": kl_dims.sum(1), "kl_dims": kl_dims}
 
     def class_prior(self, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """p(z | class): mean and log-variance (B, config.latent_dim) for each label."""
@@ -114,13 +115,13 @@ class CVAE(VAE):
             return zeros, zeros
         return self.prior_mean[labels], self.prior_logvar[labels]
 
-    def kl(self, mu: torch.Tensor, logvar: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """KL(q(z | x, class) || p(z | class)) per image (B,), between diagonal Gaussians: the sum over dimensions
-        of (log s_p^2 - log s_q^2 + (s_q^2 + (m_q - m_p)^2) / s_p^2 - 1) / 2; with p = N(0, I), Kingma & Welling
-        2014's appendix B."""
+    def kl_dims(self, mu: torch.Tensor, logvar: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """KL(q(z | x, class) || p(z | class)) per image and dimension (B, config.latent_dim), between diagonal
+        Gaussians: (log s_p^2 - log s_q^2 + (s_q^2 + (m_q - m_p)^2) / s_p^2 - 1) / 2; with p = N(0, I), Kingma &
+        Welling 2014's appendix B."""
         prior_mu, prior_logvar = self.class_prior(labels)
         gap = (logvar.exp() + (mu - prior_mu).pow(2)) / prior_logvar.exp()
-        return 0.5 * (prior_logvar - logvar + gap - 1).sum(1)
+        return 0.5 * (prior_logvar - logvar + gap - 1)
 
     def loss(self, batch: torch.Tensor, labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """The conditional ELBO (Sohn et al. 2015, eq. 4) with the true labels, plus the class head's
@@ -130,8 +131,15 @@ class CVAE(VAE):
         terms = self.elbo_terms(batch, labels=labels)
         recon, kl = terms["recon"].mean(), terms["kl"].mean()
         ce = F.cross_entropy(self.class_logits(batch), labels)
-        loss = recon + self.config.beta * kl + self.config.label_weight * ce
+        loss = recon + self.config.beta * self.kl_penalty(terms["kl_dims"]) + self.config.label_weight * ce
         return {"loss": loss, "recon": recon, "kl": kl, "ce": ce}
+
+    @torch.no_grad()
+    def latent_usage(self, x: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+        """z's posterior mean (B, config.latent_dim) and KL per dimension against the class prior, given the true
+        classes: the class entries of the latent are not learned codes."""
+        mu, logvar, _ = self.encoded(x, labels)
+        return {"mean": mu, "kl": self.kl_dims(mu, logvar, labels)}
 
     @torch.no_grad()
     def latent_scale(self, label: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:

@@ -15,6 +15,7 @@ class VAEConfig(ModelConfig):
     beta: float = 1.0  # weight of the KL term; 1 is the plain ELBO
     likelihood: str = "bernoulli"  # "bernoulli" (continuous pixels as probabilities) or "gaussian"
     gaussian_sigma: float = 0.1  # fixed pixel standard deviation of the gaussian likelihood
+    free_bits: float = 0.0  # nats of KL per latent dimension training leaves unpenalised (free bits); 0: the ELBO
 
     def __post_init__(self):
         super().__post_init__()
@@ -22,6 +23,8 @@ class VAEConfig(ModelConfig):
             raise ValueError(f"unknown likelihood {self.likelihood!r}")
         if self.beta <= 0 or self.gaussian_sigma <= 0:
             raise ValueError("beta and gaussian_sigma must be positive")
+        if self.free_bits < 0:
+            raise ValueError(f"free_bits must be 0 or more nats, got {self.free_bits}")
 
     @property
     def kind(self) -> str:
@@ -35,6 +38,7 @@ class VAEConfig(ModelConfig):
 class VAE(GenerativeModel):
     family = "vae"
     has_likelihood = True
+    has_posterior = True
     score_kinds = ("reconstruction", "elbo")
     dimension_order_name = "most active first (posterior variance furthest from the prior's)"
 
@@ -64,8 +68,13 @@ class VAE(GenerativeModel):
         sq = (x - torch.sigmoid(logits)).pow(2).flatten(1).sum(1)
         return 0.5 * sq / sigma**2 + x[0].numel() * math.log(sigma * math.sqrt(2 * math.pi))
 
+    def kl_dims(self, mu: torch.Tensor, logvar: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """KL(q(z|x) || N(0, I)) per image and latent dimension, (B, D): Kingma & Welling 2014, appendix B."""
+        return -0.5 * (1 + logvar - mu.pow(2) - logvar.exp())
+
     def elbo_terms(self, x: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
-        """Per-image reconstruction NLL and KL, (B,) each, with one reparameterised sample."""
+        """Per-image reconstruction NLL and KL, (B,) each, and the KL per dimension (B, D), with one
+        reparameterised sample."""
         mu, logvar = self.encode_dist(x)
         if generator is None:
             eps = torch.randn_like(mu)
@@ -73,14 +82,28 @@ class VAE(GenerativeModel):
             eps = torch.randn(mu.shape, generator=generator, device=generator.device).to(mu)
         z = mu + eps * torch.exp(0.5 * logvar)
         recon = self.reconstruction_nll(self.decoder(z), x)
-        # KL(q(z|x) || N(0, I)): Kingma & Welling 2014, appendix B.
-        kl = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(1)
-        return {"recon": recon, "kl": kl}
+        kl_dims = self.kl_dims(mu, logvar)
+        return {"recon": recon, "kl": kl_dims.sum(1), "kl_dims": kl_dims}
+
+    def kl_penalty(self, kl_dims: torch.Tensor) -> torch.Tensor:
+        """The KL term training minimises, from the batch's KL per image and dimension (B, D): its mean over the
+        batch, where with `free_bits` each dimension's mean counts as at least that many nats (Kingma et al. 2016,
+        appendix C.8), so that a dimension carrying less is not pushed on to the prior: posterior collapse."""
+        per_dim = kl_dims.mean(0)
+        if self.config.free_bits > 0:
+            per_dim = per_dim.clamp_min(self.config.free_bits)
+        return per_dim.sum()
 
     def loss(self, batch: torch.Tensor, labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         terms = self.elbo_terms(batch)
         recon, kl = terms["recon"].mean(), terms["kl"].mean()
-        return {"loss": recon + self.config.beta * kl, "recon": recon, "kl": kl}
+        return {"loss": recon + self.config.beta * self.kl_penalty(terms["kl_dims"]), "recon": recon, "kl": kl}
+
+    @torch.no_grad()
+    def latent_usage(self, x: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The posterior mean (B, D) and the KL per dimension (B, D) of images x with their labels."""
+        mu, logvar = self.encode_dist(x)
+        return {"mean": mu, "kl": self.kl_dims(mu, logvar)}
 
     @torch.no_grad()
     def posterior_variance(self, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
