@@ -368,6 +368,10 @@ def _fmt(value) -> str:
         return f"{value:.4g}"
     if isinstance(value, dict):
         return ", ".join(f"{k}: {_fmt(v)}" for k, v in value.items())
+    if isinstance(value, list):  # a curve or a value per dimension: the card counts them, metrics.json holds them
+        if len(value) > 4 or any(isinstance(v, dict | list) for v in value):
+            return f"({len(value)} entries)"
+        return f"[{', '.join(_fmt(v) for v in value)}]"
     return str(value)
 
 

@@ -16,8 +16,18 @@ for. For the shipped families that gives:
   beside the checkpoint, or --classifier): Frechet distance and precision/recall on its
   features against the test set, and the share of samples it assigns to each class; and the
   standard Inception FID where torch-fidelity and its weights are installed.
+- AE, DAE, VAE: the SSIM of reconstructions; a linear probe (logistic regression) on the codes of the
+  training set, tested on those of the test set, against the same probe on raw pixels; and the code
+  quantised to 2-8 bits per dimension as a rate-distortion curve (bits per image against PSNR), with
+  Pillow's JPEG and WebP as baselines and the bits each needs for 20 dB.
+- VAE: the KL of each latent dimension from the prior, and Burda et al. 2016's active units.
+- Samples: the entropy of their class shares.
+- Conditional models: Ravuri & Vinyals 2019's classification accuracy score, a small classifier trained on
+  generated labelled samples (and on as many real images, and on both) and tested on the real test set.
 - Classifier: test accuracy, overall and per class.
-Every metrics.json also records the command, date, device and seconds taken.
+Each measurement shows progress and can be run alone (`--metrics linear-probe,compression`): its figures
+replace those metrics.json holds and the rest are kept. Every metrics.json also records the command, date,
+device and seconds taken, per measurement too.
 """
 
 import argparse
@@ -25,17 +35,22 @@ import shlex
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import cached_property
 from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
 from genviz import CheckpointError, load_model
+from genviz import diagnostics as dg
 from genviz.checkpoint import find_classifier, read_config, read_metrics, write_metrics
 from genviz.data import DatasetError, ImageDataset, load_dataset
-from genviz.metrics import frechet_distance, iwae_nll, precision_recall
-from genviz.models import Classifier, GenerativeModel, Model
+from genviz.diagnostics import Track
+from genviz.metrics import frechet_distance, iwae_nll, precision_recall, ssim
+from genviz.models import REGISTRY, Classifier, GenerativeModel, Model
 from training import inception
 
 SEED = 0  # noise, posterior and prior samples are seeded, so a re-run gives the same figures
@@ -43,15 +58,16 @@ IWAE_SAMPLES = 1000
 # k decoder passes per image make the importance-weighted NLL the slow figure: about 0.3 s per
 # image for the shipped MNIST VAE on 2 CPU cores. By default it covers the first 1000 test images.
 IWAE_IMAGES = 1000
+TARGET_PSNR_DB = 20.0  # the quality at which the codes' and the codecs' bits per image are compared
 
 
-def _batches(images: ImageDataset, batch_size: int, desc: str):
-    total = -(-len(images) // batch_size)
-    return tqdm(images.batches(batch_size), total=total, desc=desc, leave=False, disable=None)  # bar on a terminal
+def _bar(iterable, total: int, desc: str):
+    """The command line's Track: a tqdm bar on a terminal, nothing in a log."""
+    return tqdm(iterable, total=total, desc=desc, leave=False, disable=None)
 
 
 @torch.no_grad()
-def measure_test_set(model: Model, images: ImageDataset, batch_size: int) -> dict:
+def measure_test_set(model: Model, images: ImageDataset, batch_size: int, track: Track = _bar) -> dict:
     """Test-set means of each per-image figure the model reports (`Model.test_figures`); names with
     '/' nest, and the model's `per_class_figures` are also given per class."""
     sums: dict[str, float] = defaultdict(float)
@@ -59,7 +75,7 @@ def measure_test_set(model: Model, images: ImageDataset, batch_size: int) -> dic
     classes = len(images.class_names)
     per_class: dict[str, torch.Tensor] = {name: torch.zeros(classes) for name in model.per_class_figures}
     counts = torch.zeros(classes)
-    for x, labels in _batches(images, batch_size, "test set"):
+    for x, labels in track(images.batches(batch_size), -(-len(images) // batch_size), "test set"):
         figures = model.test_figures(x, labels, generator)
         for name, values in figures.items():
             sums[name] += values.sum().item()
@@ -79,11 +95,11 @@ def measure_test_set(model: Model, images: ImageDataset, batch_size: int) -> dic
     return means
 
 
-def importance_weighted_nll(model, images: ImageDataset, k: int, batch_size: int) -> float:
+def importance_weighted_nll(run: "Run", images: ImageDataset, k: int) -> float:
     generator = torch.Generator().manual_seed(SEED)
     total = 0.0
-    for x, _ in _batches(images, max(1, batch_size // 10), f"importance-weighted NLL, k={k}"):
-        total += iwae_nll(model, x, k, generator).sum().item()
+    for x, _ in run.batches(images, f"importance-weighted NLL, k={k}", max(1, run.options.batch_size // 10)):
+        total += iwae_nll(run.model, x, k, generator).sum().item()
     return total / len(images)
 
 
@@ -129,6 +145,7 @@ def classifier_sample_metrics(
         "sample_recall": recall,
         "sample_class_shares": {c: round(s, 4) for c, s in zip(test.class_names, shares.tolist(), strict=True)},
         "sample_min_class_share": shares.min().item(),
+        "sample_class_entropy_bits": dg.class_entropy_bits(shares.tolist()),
     } | ({} if labels is None else drawn_class_accuracy(classes, labels, test.class_names))
 
 
@@ -142,6 +159,249 @@ def drawn_class_accuracy(classes: torch.Tensor, labels: torch.Tensor, names: lis
     }
 
 
+@dataclass(frozen=True)
+class Options:
+    """How much of each measurement an evaluation does."""
+
+    limit: int | None = None  # first N test images only
+    batch_size: int = 500
+    classifier: Path | None = None  # judges samples (None: <dataset>-classifier beside the checkpoint)
+    samples: int = 10_000  # drawn for FID, precision, recall and class shares
+    iwae_samples: int = IWAE_SAMPLES
+    iwae_limit: int | None = IWAE_IMAGES  # first N test images for the importance-weighted NLL (None: all)
+    probe_images: int | None = None  # training images the linear probes learn from (None: all)
+    compression_images: int = 2000  # first N test images for the rate-distortion curves
+    cas_images: int = 10_000  # generated images (and as many real ones) the accuracy-score classifier learns from
+    cas_epochs: int = 5
+
+
+class Run:
+    """What the metrics of one evaluation share: the model, its test images, and what is made once when a
+    metric first asks for it (the training set, its codes, the samples, the judging classifier)."""
+
+    def __init__(self, path: Path, model: Model, test: ImageDataset, options: Options, track: Track):
+        self.path, self.model, self.test, self.options, self.track = path, model, test, options, track
+        self.dataset = read_config(path)["dataset"]["name"]
+        self.notes: dict = {}
+
+    def batches(self, images: ImageDataset, desc: str, batch_size: int | None = None):
+        batch_size = batch_size or self.options.batch_size
+        return self.track(images.batches(batch_size), -(-len(images) // batch_size), desc)
+
+    @cached_property
+    def train(self) -> ImageDataset:
+        train = load_dataset(self.dataset, "train", image_size=self.model.image_shape[1])
+        return train.sample(self.options.probe_images).to(self.model.device)
+
+    @torch.no_grad()
+    def codes(self, images: ImageDataset, desc: str) -> torch.Tensor:
+        """The model's latents (N, D) of `images`, on the CPU."""
+        return torch.cat([self.model.encode(x).float().cpu() for x, _ in self.batches(images, desc)])
+
+    @cached_property
+    def train_codes(self) -> torch.Tensor:
+        return self.codes(self.train, "encoding the training set")
+
+    @cached_property
+    def judge(self) -> Classifier | None:
+        path = self.options.classifier or find_classifier(self.path, self.dataset)
+        if path is None:
+            return None
+        judge = load_model(path, self.model.device)
+        if not isinstance(judge, Classifier) or judge.image_shape != self.model.image_shape:
+            raise CheckpointError(f"{path}: not a classifier for {self.model.image_shape} images")
+        self.notes["classifier"] = str(path)
+        return judge
+
+
+def _test(run: Run) -> dict:
+    metrics = measure_test_set(run.model, run.test, run.options.batch_size, run.track)
+    if run.model.explorable and run.model.has_exact_encoder:
+        metrics["test_ssim"] = reconstruction_ssim(run)
+    return metrics
+
+
+@torch.no_grad()
+def reconstruction_ssim(run: Run) -> float:
+    """Mean SSIM of the model's reconstructions of the test images."""
+    total = sum(ssim(run.model.reconstruct(x), x).sum().item() for x, _ in run.batches(run.test, "SSIM"))
+    return total / len(run.test)
+
+
+def _likelihood(run: Run) -> dict:
+    subset = run.test.take(run.options.iwae_limit)
+    k = run.options.iwae_samples
+    metrics = {"test_nll_iwae_nats": importance_weighted_nll(run, subset, k)}
+    if len(subset) < len(run.test):  # the ELBO on the same images, to set the estimate against
+        metrics["iwae_images_negative_elbo_nats"] = measure_test_set(
+            run.model, subset, run.options.batch_size, run.track
+        )["test_negative_elbo_nats"]
+    run.notes |= {"iwae_samples_per_image": k, "iwae_test_images": len(subset)}
+    return metrics
+
+
+@torch.no_grad()
+def _latent_usage(run: Run) -> dict:
+    """KL per latent dimension over the test set, and Burda et al. 2016's active units: dimensions whose
+    posterior mean varies over the data by more than ACTIVE_THRESHOLD."""
+    means, kl = [], 0.0
+    for x, labels in run.batches(run.test, "latent usage"):
+        usage = run.model.latent_usage(x, labels)
+        means.append(usage["mean"].float().cpu())
+        kl = kl + usage["kl"].float().sum(0).cpu()
+    variance, active = dg.active_units(torch.cat(means))
+    return {
+        "latent_usage": {
+            "kl_per_dimension_nats": [round(v, 5) for v in (kl / len(run.test)).tolist()],
+            "posterior_mean_variance": [round(v, 5) for v in variance.tolist()],
+            "active": active.tolist(),
+            "active_units": int(active.sum()),
+            "dimensions": len(active),
+            "threshold": dg.ACTIVE_THRESHOLD,
+        }
+    }
+
+
+def _samples(run: Run) -> dict:
+    o = run.options
+    drawn, labels = draw_samples(run.model, o.samples, o.batch_size, len(run.test.class_names))
+    metrics = {}
+    if run.judge is not None:
+        metrics |= classifier_sample_metrics(drawn, run.judge, run.test, o.batch_size, labels)
+    if inception.available():
+        metrics["sample_fid_inception"] = inception.fid(run.test.float_images(slice(None)), drawn, o.batch_size)
+    run.notes["samples"] = o.samples
+    return metrics
+
+
+_PIXEL_PROBES: dict[tuple, float] = {}  # (dataset, image size, training images, test images) -> accuracy
+
+
+def _linear_probe(run: Run) -> dict:
+    """Logistic regressions on the training set's codes and on its raw pixels, tested on the test set."""
+    classes = len(run.test.class_names)
+    train_y, test_y = run.train.labels.cpu(), run.test.labels.cpu()
+    latent = dg.linear_probe(
+        run.train_codes, train_y, run.codes(run.test, "encoding the test set"), test_y, classes, track=run.track
+    )
+    key = (run.dataset, run.model.image_shape, len(run.train), len(run.test))
+    if key not in _PIXEL_PROBES:  # the same for every model of a dataset
+        pixels = lambda images: images.float_images(slice(None)).flatten(1).cpu()  # noqa: E731
+        _PIXEL_PROBES[key] = dg.linear_probe(
+            pixels(run.train), train_y, pixels(run.test), test_y, classes, track=run.track
+        )
+    return {
+        "linear_probe": {
+            "latent_accuracy": latent,
+            "pixel_accuracy": _PIXEL_PROBES[key],
+            "train_images": len(run.train),
+            "test_images": len(run.test),
+        }
+    }
+
+
+_CODEC_CURVES: dict[tuple, dict] = {}  # (dataset, image shape, test images) -> {codec: curve}
+
+
+def _compression(run: Run) -> dict:
+    """The code quantised to 2-8 bits per dimension against JPEG and WebP, and the bits each needs for 20 dB."""
+    images = run.test.take(run.options.compression_images)
+    model = dg.model_rate_distortion(
+        run.model.encode,
+        run.model.decode,
+        images.float_images(slice(None)),
+        run.train_codes,
+        batch_size=run.options.batch_size,
+        track=run.track,
+    )
+    key = (run.dataset, run.model.image_shape, len(images))
+    if key not in _CODEC_CURVES:  # the same for every model of a dataset
+        pixels = images.float_images(slice(None)).cpu()
+        _CODEC_CURVES[key] = {codec: dg.codec_curve(pixels, codec, track=run.track) for codec in dg.CODECS}
+    curves = {"model": model} | _CODEC_CURVES[key]
+    at = {name: dg.bits_at_psnr(curve, TARGET_PSNR_DB) for name, curve in curves.items()}
+    at["model_entropy"] = dg.bits_at_psnr(model, TARGET_PSNR_DB, key="entropy_bits_per_image")
+    return {"rate_distortion": curves | {"bits_at_20db": at, "test_images": len(images)}}
+
+
+def _augmentation(run: Run) -> dict:
+    """Ravuri & Vinyals 2019's classification accuracy score of the conditional model's samples."""
+    o, classes = run.options, len(run.test.class_names)
+    real = run.train.sample(o.cas_images)  # as many generated images as these (fewer on a small training set)
+    drawn, labels = draw_samples(run.model, len(real), o.batch_size, classes)
+    device = run.model.device
+    score = dg.classification_accuracy_score(
+        (drawn.to(device), labels.to(device)),
+        (real.float_images(slice(None)), real.labels),
+        (run.test.float_images(slice(None)), run.test.labels),
+        classes,
+        epochs=o.cas_epochs,
+        track=run.track,
+    )
+    return {"classification_accuracy_score": score}
+
+
+@dataclass(frozen=True)
+class Metric:
+    title: str  # as progress and the Compare page name it
+    keys: tuple[str, ...]  # metrics.json entries of which any means it was measured
+    applies: Callable[[type[Model]], bool]  # from the model's capabilities
+    measure: Callable[[Run], dict]
+
+
+# What the evaluator measures, in order; `--metrics` names them.
+METRICS: dict[str, Metric] = {
+    "test": Metric(
+        "test-set figures",
+        ("test_mse", "test_accuracy"),
+        lambda m: not m.explorable or m.has_exact_encoder,
+        _test,
+    ),
+    "likelihood": Metric("importance-weighted NLL", ("test_nll_iwae_nats",), lambda m: m.has_likelihood, _likelihood),
+    "latent-usage": Metric(
+        "KL per dimension and active units",
+        ("latent_usage",),
+        lambda m: m.explorable and m.has_posterior,
+        _latent_usage,
+    ),
+    "samples": Metric(
+        "sample quality and class shares", ("sample_class_entropy_bits",), lambda m: m.explorable, _samples
+    ),
+    "linear-probe": Metric(
+        "linear probe", ("linear_probe",), lambda m: m.explorable and m.has_exact_encoder, _linear_probe
+    ),
+    "compression": Metric(
+        "rate-distortion against JPEG and WebP",
+        ("rate_distortion",),
+        lambda m: m.explorable and m.has_exact_encoder,
+        _compression,
+    ),
+    "augmentation": Metric(
+        "classification accuracy score",
+        ("classification_accuracy_score",),
+        lambda m: m.explorable and m.conditional,
+        _augmentation,
+    ),
+}
+
+
+def applicable(path: Path) -> list[str]:
+    """The metrics that apply to the checkpoint at `path`, by its family's capabilities (no weights are read);
+    "samples" only where a classifier for its dataset is beside it or Inception FID is installed."""
+    config = read_config(path)
+    model = REGISTRY[config["family"]].model
+    names = [name for name, metric in METRICS.items() if metric.applies(model)]
+    if find_classifier(path, config["dataset"]["name"]) is None and not inception.available():
+        names = [name for name in names if name != "samples"]
+    return names
+
+
+def missing(path: Path) -> list[str]:
+    """The metrics that apply to the checkpoint at `path` but that its metrics.json lacks."""
+    metrics = read_metrics(path)
+    return [name for name in applicable(path) if not metrics.keys() & set(METRICS[name].keys)]
+
+
 def evaluate(
     path: Path,
     limit: int | None = None,
@@ -152,59 +412,61 @@ def evaluate(
     samples: int = 10_000,
     iwae_samples: int = IWAE_SAMPLES,
     iwae_limit: int | None = IWAE_IMAGES,
+    metrics: list[str] | None = None,
+    track: Track | None = None,
+    **options,
 ) -> dict:
     """Measure the checkpoint at `path`, write its metrics.json and card, and return the metrics.
 
-    limit: first N test images only. iwae_limit: first N of those for the importance-weighted
-    NLL, which costs k decoder passes per image (None: all).
+    metrics: the names of METRICS to measure (None: every one that applies); their figures replace those
+    metrics.json holds and the others are kept. limit: first N test images only. iwae_limit: first N of those
+    for the importance-weighted NLL, which costs k decoder passes per image (None: all). track(iterable,
+    total, desc) wraps each loop to show progress (default: tqdm bars on a terminal). options: the other
+    fields of Options.
     """
     start = time.perf_counter()
+    names = applicable(path) if metrics is None else list(metrics)
+    if unknown := [name for name in names if name not in METRICS]:
+        raise ValueError(f"unknown metric {', '.join(unknown)}; known: {', '.join(METRICS)}")
     model = load_model(path, device)
+    if refused := [name for name in names if not METRICS[name].applies(type(model))]:
+        raise ValueError(f"a {model.kind} has no {', '.join(METRICS[n].title for n in refused)} to measure")
+    o = Options(limit, batch_size, classifier, samples, iwae_samples, iwae_limit, **options)
     name = read_config(path)["dataset"]["name"]
     test = load_dataset(name, "test", image_size=model.image_shape[1]).take(limit).to(model.device)
-    metrics = measure_test_set(model, test, batch_size)
-    notes = {}
-    if model.has_likelihood:
-        subset = test.take(iwae_limit)
-        metrics["test_nll_iwae_nats"] = importance_weighted_nll(model, subset, iwae_samples, batch_size)
-        if len(subset) < len(test):  # the ELBO on the same images, to set the estimate against
-            metrics["iwae_images_negative_elbo_nats"] = measure_test_set(model, subset, batch_size)[
-                "test_negative_elbo_nats"
-            ]
-        notes |= {"iwae_samples_per_image": iwae_samples, "iwae_test_images": len(subset)}
-    if model.explorable:
-        drawn, labels = draw_samples(model, samples, batch_size, len(test.class_names))
-        classifier_path = classifier or find_classifier(path, name)
-        if classifier_path is None:
-            notes["classifier"] = f"none: no {name}-classifier beside the checkpoint and no --classifier"
-        else:
-            judge = load_model(classifier_path, model.device)
-            if not isinstance(judge, Classifier) or judge.image_shape != model.image_shape:
-                raise CheckpointError(f"{classifier_path}: not a classifier for {model.image_shape} images")
-            metrics |= classifier_sample_metrics(drawn, judge, test, batch_size, labels)
-            notes["classifier"] = str(classifier_path)
-        if inception.available():
-            metrics["sample_fid_inception"] = inception.fid(test.float_images(slice(None)), drawn, batch_size)
-        else:
-            notes["inception_fid"] = "skipped: needs torch-fidelity and its Inception weights on disk"
-        notes["samples"] = samples
-    metrics["evaluation"] = {
+    run = Run(path, model, test, o, track or _bar)
+    previous = read_metrics(path) if metrics is not None else {}
+    measured, timings = {}, {}
+    for metric in names:
+        began = time.perf_counter()
+        measured |= METRICS[metric].measure(run)
+        timings[metric] = round(time.perf_counter() - began, 1)
+    if "samples" in names and run.judge is None:
+        run.notes["classifier"] = f"none: no {name}-classifier beside the checkpoint and no --classifier"
+    if "samples" in names and not inception.available():
+        run.notes["inception_fid"] = "skipped: needs torch-fidelity and its Inception weights on disk"
+    evaluation = previous.get("evaluation", {}) | {
         "command": shlex.join(["python", "-m", "training.evaluate", *(argv or [str(path)])]),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "device": str(model.device),
         "seconds": round(time.perf_counter() - start, 1),
         "test_images": len(test),
-        **notes,
+        **run.notes,
     }
-    write_metrics(path, metrics)
-    return metrics
+    evaluation["metrics"] = previous.get("evaluation", {}).get("metrics", {}) | {
+        metric: {"command": evaluation["command"], "date": evaluation["date"], "seconds": seconds}
+        for metric, seconds in timings.items()
+    }
+    result = {k: v for k, v in previous.items() if k != "evaluation"} | measured | {"evaluation": evaluation}
+    write_metrics(path, result)
+    return result
 
 
 def quality_bars(root: Path) -> list[tuple[str, str, bool]]:
     """The issue's quality bars for the shipped models under `root`: (bar, measured, met) for
     each whose checkpoints have been evaluated."""
     names = ("mnist-vae", "mnist-dae", "mnist-gan", "mnist-classifier", "mnist-ae", "mnist-sparse-ae", "mnist-cae")
-    names += ("mnist-wgan-gp", "mnist-cvae")
+    names += ("mnist-wgan-gp", "mnist-cvae", "mnist-beta-vae", "mnist-beta-vae-free-bits")
     m = {name: read_metrics(root / name) for name in names}
     bars = []
     if "test_negative_elbo_nats" in m["mnist-vae"]:
@@ -231,6 +493,12 @@ def quality_bars(root: Path) -> list[tuple[str, str, bool]]:
         bars.append(("mnist-cvae negative ELBO <= mnist-vae's", f"{elbo:.2f} vs {plain:.2f}", elbo <= plain))
     if (accuracy := cvae.get("sample_label_accuracy")) is not None:
         bars.append(("mnist-cvae samples classified as drawn >= 95%", f"{accuracy:.2%}", accuracy >= 0.95))
+    collapsed, kept = m["mnist-beta-vae"].get("latent_usage"), m["mnist-beta-vae-free-bits"].get("latent_usage")
+    if collapsed and kept:
+        a, b = collapsed["active_units"], kept["active_units"]
+        measured = f"{b} of {kept['dimensions']} vs {a} of {collapsed['dimensions']}"
+        met = b == kept["dimensions"] and a <= collapsed["dimensions"] / 2
+        bars.append(("free bits keep every dimension active where beta 8 collapses half or more", measured, met))
     ae = m["mnist-ae"]
     if "code" in ae and "code" in (sparse := m["mnist-sparse-ae"]):
         hoyer, plain = sparse["code"]["hoyer_sparsity"], ae["code"]["hoyer_sparsity"]
@@ -263,10 +531,27 @@ def _show(name: str, value, indent: str = "") -> None:
         print(f"{indent}{name:32s} {value:.4f}" if isinstance(value, float) else f"{indent}{name:32s} {value}")
 
 
+def _metric_names(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if unknown := [name for name in names if name not in METRICS]:
+        raise argparse.ArgumentTypeError(f"unknown metric {', '.join(unknown)}; known: {', '.join(METRICS)}")
+    return names
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     p = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__.split("\n\n")[0])
     p.add_argument("paths", nargs="+", type=Path, help="checkpoint folders")
+    p.add_argument(
+        "--metrics",
+        type=_metric_names,
+        default=None,
+        help=f"measure only these, comma-separated, keeping the other figures ({', '.join(METRICS)}; "
+        "default: every one that applies)",
+    )
+    p.add_argument(
+        "--missing", action="store_true", help="measure only what applies and metrics.json lacks (see --metrics)"
+    )
     p.add_argument("--limit", type=int, default=None, help="evaluate on the first N test images only")
     p.add_argument("--batch-size", type=int, default=500)
     p.add_argument("--device", default=None, help="cpu, cuda, mps (default: the best available)")
@@ -279,6 +564,10 @@ def main(argv: list[str] | None = None) -> int:
         default=IWAE_IMAGES,
         help=f"VAE: importance-weighted NLL on the first N test images (default {IWAE_IMAGES}; 0: all)",
     )
+    p.add_argument("--probe-images", type=int, default=None, help="training images the linear probes learn from")
+    p.add_argument("--compression-images", type=int, default=2000, help="test images for rate-distortion")
+    p.add_argument("--cas-images", type=int, default=10_000, help="generated images for the accuracy score")
+    p.add_argument("--cas-epochs", type=int, default=5, help="epochs of the accuracy score's classifiers")
     args = p.parse_args(argv)
     # Classifiers first: the other models' sample figures are measured with them.
     paths = sorted(args.paths, key=lambda path: not path.name.endswith("classifier"))
@@ -286,6 +575,14 @@ def main(argv: list[str] | None = None) -> int:
     for path in paths:
         print(f"== {path}")
         try:
+            names = args.metrics
+            if args.missing:
+                names = [name for name in missing(path) if names is None or name in names]
+                if not names:
+                    print("nothing missing")
+                    continue
+            elif names is not None:
+                names = [name for name in names if name in applicable(path)]
             metrics = evaluate(
                 path,
                 args.limit,
@@ -296,8 +593,13 @@ def main(argv: list[str] | None = None) -> int:
                 args.samples,
                 args.iwae_samples,
                 args.iwae_limit or None,
+                metrics=names,
+                probe_images=args.probe_images,
+                compression_images=args.compression_images,
+                cas_images=args.cas_images,
+                cas_epochs=args.cas_epochs,
             )
-        except (CheckpointError, DatasetError) as e:
+        except (CheckpointError, DatasetError, ValueError) as e:
             print(f"error: {e}", file=sys.stderr)
             failed = True
             continue
