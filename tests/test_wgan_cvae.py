@@ -179,17 +179,22 @@ def checkpoints(trained, tmp_path_factory):
 
 @pytest.mark.slow
 def test_both_train_save_load_and_evaluate(checkpoints):
-    wgan = evaluate(checkpoints / "mnist-wgan-gp", limit=500, samples=500)
+    small = {"limit": 500, "samples": 500, "probe_images": 1000, "compression_images": 100, "cas_epochs": 1}
+    wgan = evaluate(checkpoints / "mnist-wgan-gp", **small)
     assert wgan["sample_fid_classifier"] > 0 and len(wgan["sample_class_shares"]) == 10
     training = json.loads((checkpoints / "mnist-wgan-gp" / "config.json").read_text())["training"]
     assert len(training["wasserstein_estimate_by_epoch"]) == 1 and "final_wasserstein_estimate" in training
     assert "wasserstein_estimate_by_epoch" in (checkpoints / "mnist-wgan-gp" / "README.md").read_text()
     assert isinstance(load_model(checkpoints / "mnist-wgan-gp", "cpu"), WGANGP)
-    cvae = evaluate(checkpoints / "mnist-cvae", limit=500, samples=500)
+    cvae = evaluate(checkpoints / "mnist-cvae", **small | {"cas_epochs": 2}, cas_images=1000)
     assert 0 < cvae["test_negative_elbo_nats"] < 550 and 0 <= cvae["sample_label_accuracy"] <= 1
     assert cvae["test_class_accuracy"] > 0.5  # the encoder names the class after one epoch of 2,048 images
     assert set(cvae["sample_label_accuracy_per_class"]) == {str(d) for d in range(10)}
     assert "test_nll_iwae_nats" not in cvae
+    score = cvae["classification_accuracy_score"]  # 1,000 generated and 1,000 real training images, two epochs
+    assert score["train_images"] == 1000 and score["epochs"] == 2
+    assert all(0 <= score[k] <= 1 for k in ("generated", "real", "real_plus_generated")) and score["real"] > 0.2
+    assert cvae["latent_usage"]["dimensions"] == 8  # z's, not the class one-hot's
     model = load_model(checkpoints / "mnist-cvae", "cpu")
     assert isinstance(model, CVAE) and model.latent_dim == 8 + 10
 
