@@ -15,5 +15,6 @@ PAGES = [
     st.Page("views/interpolate.py", title="Interpolate", icon=":material/linear_scale:"),
     st.Page("views/reconstruct.py", title="Reconstruct and denoise", icon=":material/auto_fix_high:"),
     st.Page("views/anomaly.py", title="Anomaly detection", icon=":material/troubleshoot:"),
+    st.Page("views/compare.py", title="Compare models", icon=":material/compare:"),
 ]
 st.navigation(PAGES).run()

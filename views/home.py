@@ -21,7 +21,10 @@ st.markdown(
     "- **Reconstruct and denoise**: your images or test images through several models side by side, with "
     "error maps, MSE, PSNR and SSIM; a denoising lab with three kinds of noise.\n"
     "- **Anomaly detection**: images scored against the test set's scores, a batch ranked by score, and "
-    "ROC curves against a held-out class or another dataset.\n\n"
+    "ROC curves against a held-out class or another dataset.\n"
+    "- **Compare models**: every checkpoint of a dataset in one sortable table of its figures, with charts of "
+    "posterior collapse (KL per latent dimension), mode collapse (class shares of samples), rate-distortion "
+    "against JPEG and WebP, and linear-probe accuracy; figures a checkpoint lacks can be computed there.\n\n"
     "Each page keeps the model and its main choices in its address: reload it or share it to see the same view."
 )
 picked = ui.model_picker()
