@@ -22,6 +22,8 @@ SHIPPED = [
     "mnist-sparse-ae",
     "mnist-cae",
     "mnist-vae",
+    "mnist-beta-vae",
+    "mnist-beta-vae-free-bits",
     "mnist-cvae",
     "mnist-gan",
     "mnist-wgan-gp",

@@ -6,10 +6,11 @@ import torch
 
 from genviz import latent as lt
 from genviz import load_model
-from genviz.checkpoint import find_checkpoints, read_metrics
+from genviz.checkpoint import find_checkpoints, read_config, read_metrics
 from genviz.data import load_dataset
 from genviz.metrics import frechet_distance
-from training.evaluate import draw_samples, features, measure_test_set, quality_bars
+from genviz.models import REGISTRY
+from training.evaluate import draw_samples, features, measure_test_set, missing, quality_bars
 from ui import CHECKPOINTS
 
 # Bars the shipped models are known to miss, with the figures in README.md. A test fails when
@@ -17,8 +18,9 @@ from ui import CHECKPOINTS
 KNOWN_MISSES = {"mnist-gan FID <= mnist-vae FID / 3"}
 GAN_FID_MISS = "the shipped GAN's classifier-feature FID is 51.8 against 47.8 (a third of the VAE's)"
 SHIPPED = [
-    "cifar10-ae", "cifar10-vae", "mnist-ae", "mnist-cae", "mnist-classifier", "mnist-cvae", "mnist-dae", "mnist-gan",
-    "mnist-sparse-ae", "mnist-vae", "mnist-wgan-gp",
+    "cifar10-ae", "cifar10-jpg-classifier", "cifar10-vae", "mnist-ae", "mnist-beta-vae", "mnist-beta-vae-free-bits",
+    "mnist-cae", "mnist-classifier", "mnist-cvae", "mnist-dae", "mnist-gan", "mnist-sparse-ae", "mnist-vae",
+    "mnist-wgan-gp",
 ]  # fmt: skip
 
 
@@ -50,11 +52,16 @@ def test_metrics_were_measured_by_the_evaluation_suite(name):
     assert evaluation["command"].startswith("python -m training.evaluate")
     assert {"date", "device", "seconds"} <= evaluation.keys() and evaluation["test_images"] == 10_000
     assert "training.evaluate" in (CHECKPOINTS / name / "README.md").read_text()
+    assert missing(CHECKPOINTS / name) == [], f"{name} lacks figures: python -m training.evaluate --missing"
+    model = REGISTRY[read_config(CHECKPOINTS / name)["family"]].model
+    if model.explorable and model.has_exact_encoder:
+        assert 0 < metrics["test_ssim"] <= 1
+        assert metrics["rate_distortion"]["bits_at_20db"].keys() == {"model", "model_entropy", "jpeg", "webp"}
 
 
 def test_recorded_figures_meet_every_quality_bar_but_the_known_misses():
     bars = quality_bars(CHECKPOINTS)
-    assert len(bars) == 14
+    assert len(bars) == 15
     assert {bar for bar, _, met in bars if not met} == KNOWN_MISSES, bars
 
 
