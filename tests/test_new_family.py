@@ -100,8 +100,11 @@ def test_it_trains_loads_and_evaluates(checkpoints, mnist_test):
     x = mnist_test.float_images(slice(0, 256))
     untrained = MLPAutoEncoder(model.config).eval()
     assert mse(model.reconstruct(x), x).mean() < 0.5 * mse(untrained.reconstruct(x), x).mean()
-    metrics = evaluate(out, limit=500, samples=500)
+    metrics = evaluate(out, limit=500, samples=500, probe_images=2000, compression_images=200)
     assert 0 < metrics["test_mse"] < 0.1 and metrics["test_psnr_db"] > 10
+    # The diagnostics come with the capabilities: an exact encoder gets the probe and the rate-distortion curve.
+    assert metrics["linear_probe"]["latent_accuracy"] > 0.5 and len(metrics["rate_distortion"]["model"]) == 7
+    assert "latent_usage" not in metrics  # no posterior
     assert metrics["sample_fid_classifier"] > 0 and "sample_class_shares" in metrics
     assert "multilayer-perceptron autoencoder" in (out / "README.md").read_text()
 
