@@ -21,6 +21,7 @@ from genviz import CheckpointError
 from genviz.checkpoint import find_checkpoints, read_config, read_metrics
 from genviz.data import DatasetError, data_root
 from genviz.models import REGISTRY
+from training import evaluate
 from ui.text import code, plain
 
 ACTIVE, COLLAPSED = "#1f77b4", "#d62728"  # KL bars: a dimension in use, and one the posterior collapsed
@@ -466,8 +467,6 @@ class Track:
 def compute(checkpoint: Checkpoint, names: list[str], titles: list[str]) -> bool:
     """Measure `names` for the checkpoint in this process (training.evaluate), showing its progress; True when
     metrics.json has them, else the page says why and stays usable."""
-    from training import evaluate  # torch work: imported when asked for, not to draw the page
-
     what = f"{', '.join(titles)} for {plain(checkpoint.name)}"
     error = None
     with st.status(f"Computing {what}: it can take a few minutes...", expanded=True) as status:
@@ -492,8 +491,6 @@ def offer_missing(models: list[Checkpoint]) -> None:
     them in this process and reruns the page."""
     if done := st.session_state.pop("compare_computed", None):
         st.success(done, icon=":material/check:")
-    from training import evaluate
-
     offers = []
     for c in models:
         try:
