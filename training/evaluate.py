@@ -16,11 +16,11 @@ for. For the shipped families that gives:
   beside the checkpoint, or --classifier): Frechet distance and precision/recall on its
   features against the test set, and the share of samples it assigns to each class; and the
   standard Inception FID where torch-fidelity and its weights are installed.
-- AE, DAE, VAE: the SSIM of reconstructions; a linear probe (logistic regression) on the codes of the
+- AE, DAE, VAE, CVAE: the SSIM of reconstructions; a linear probe (logistic regression) on the codes of the
   training set, tested on those of the test set, against the same probe on raw pixels; and the code
   quantised to 2-8 bits per dimension as a rate-distortion curve (bits per image against PSNR), with
   Pillow's JPEG and WebP as baselines and the bits each needs for 20 dB.
-- VAE: the KL of each latent dimension from the prior, and Burda et al. 2016's active units.
+- VAE, CVAE: the KL of each latent dimension from the prior, and Burda et al. 2016's active units.
 - Samples: the entropy of their class shares.
 - Conditional models: Ravuri & Vinyals 2019's classification accuracy score, a small classifier trained on
   generated labelled samples (and on as many real images, and on both) and tested on the real test set.
