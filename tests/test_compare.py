@@ -73,9 +73,9 @@ def new_style(kind: str, dims: int, classes: list[str], pixels: int, judge: str,
     return figures
 
 
-def checkpoint(name: str, family: str, dims: int, metrics: dict, dataset: str = "mnist", command: str = "") -> tuple:
-    config = {"family": family, "model": {"latent_dim": dims}, "dataset": {"name": dataset, "class_names": DIGITS},
-              "training": {"command": command} if command else {}}  # fmt: skip
+def checkpoint(name: str, family: str, dims: int, metrics: dict, dataset: str = "mnist", **settings) -> tuple:
+    config = {"family": family, "model": {"latent_dim": dims, **settings},
+              "dataset": {"name": dataset, "class_names": DIGITS}, "training": {}}  # fmt: skip
     return compare.Checkpoint(name, Path(name), config, metrics, None)
 
 
@@ -90,7 +90,7 @@ GAN = new_style("gan", 16, DIGITS, 784, "checkpoints/mnist-classifier")
 def test_rows_carry_the_figures_and_leave_missing_ones_empty():
     models = [
         checkpoint("mnist-vae", "vae", 16, {**VAE, "test_mse": 0.0066, "test_nll_iwae_nats": 89.58}),
-        checkpoint("mnist-dae", "ae", 32, AE, command="python -m training.train --model dae --dataset mnist"),
+        checkpoint("mnist-dae", "ae", 32, AE, corruption="gaussian"),
         checkpoint("mnist-gan", "gan", 16, GAN),
         checkpoint("mnist-new", "vae", 8, {}),
     ]
@@ -366,9 +366,9 @@ def test_the_app_lists_the_page_and_computes_a_tiny_models_figure(app, tmp_path)
     test = {"ae": {"test_mse": 0.03}, "gan": {}, "vae": {"test_mse": 0.03, "test_nll_iwae_nats": 120.0}}
     for kind, figures in test.items():
         path = tmp_path / f"mnist-{kind}" / "metrics.json"
-        figures |= new_style(kind, 8, DIGITS, 784, judge)
-        figures.pop("latent_usage", None)  # what the button measures
-        path.write_text(json.dumps(json.loads(path.read_text()) | figures))
+        metrics = json.loads(path.read_text()) | figures | new_style(kind, 8, DIGITS, 784, judge)
+        metrics.pop("latent_usage", None)  # what the button measures (an earlier test may have measured it)
+        path.write_text(json.dumps(metrics))
     vae = tmp_path / "mnist-vae" / "metrics.json"
     open_page(app, "views/compare.py")
     assert list(app.dataframe[0].value["model"]) == ["mnist-ae", "mnist-gan", "mnist-vae"]

@@ -181,12 +181,19 @@ class Run:
 
     def __init__(self, path: Path, model: Model, test: ImageDataset, options: Options, track: Track):
         self.path, self.model, self.test, self.options, self.track = path, model, test, options, track
-        self.dataset = read_config(path)["dataset"]["name"]
+        self.dataset = model.checkpoint.dataset.name
         self.notes: dict = {}
+        self._drawn: dict[int, tuple[torch.Tensor, torch.Tensor | None]] = {}
 
     def batches(self, images: ImageDataset, desc: str, batch_size: int | None = None):
         batch_size = batch_size or self.options.batch_size
         return self.track(images.batches(batch_size), -(-len(images) // batch_size), desc)
+
+    def drawn(self, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """`draw_samples`' n samples and their classes, drawn once for the metrics that share them."""
+        if n not in self._drawn:
+            self._drawn[n] = draw_samples(self.model, n, self.options.batch_size, len(self.test.class_names))
+        return self._drawn[n]
 
     @cached_property
     def train(self) -> ImageDataset:
@@ -264,7 +271,7 @@ def _latent_usage(run: Run) -> dict:
 
 def _samples(run: Run) -> dict:
     o = run.options
-    drawn, labels = draw_samples(run.model, o.samples, o.batch_size, len(run.test.class_names))
+    drawn, labels = run.drawn(o.samples)
     metrics = {}
     if run.judge is not None:
         metrics |= classifier_sample_metrics(drawn, run.judge, run.test, o.batch_size, labels)
@@ -328,7 +335,7 @@ def _augmentation(run: Run) -> dict:
     """Ravuri & Vinyals 2019's classification accuracy score of the conditional model's samples."""
     o, classes = run.options, len(run.test.class_names)
     real = run.train.sample(o.cas_images)  # as many generated images as these (fewer on a small training set)
-    drawn, labels = draw_samples(run.model, len(real), o.batch_size, classes)
+    drawn, labels = run.drawn(len(real))
     device = run.model.device
     score = dg.classification_accuracy_score(
         (drawn.to(device), labels.to(device)),
@@ -432,7 +439,7 @@ def evaluate(
     if refused := [name for name in names if not METRICS[name].applies(type(model))]:
         raise ValueError(f"a {model.kind} has no {', '.join(METRICS[n].title for n in refused)} to measure")
     o = Options(limit, batch_size, classifier, samples, iwae_samples, iwae_limit, **options)
-    name = read_config(path)["dataset"]["name"]
+    name = model.checkpoint.dataset.name
     test = load_dataset(name, "test", image_size=model.image_shape[1]).take(limit).to(model.device)
     run = Run(path, model, test, o, track or _bar)
     previous = read_metrics(path) if metrics is not None else {}

@@ -20,6 +20,7 @@ from plotly.subplots import make_subplots
 from genviz import CheckpointError
 from genviz.checkpoint import find_checkpoints, read_config, read_metrics
 from genviz.data import DatasetError, data_root
+from genviz.diagnostics import class_entropy_bits
 from genviz.models import REGISTRY
 from training import evaluate
 from ui.text import code, plain
@@ -112,9 +113,9 @@ def class_entropy(metrics: dict) -> float | None:
     """The entropy of the samples' classes in bits: metrics' figure, else computed from the class shares."""
     if (bits := figure(metrics, "sample_class_entropy_bits")) is not None:
         return bits
-    if (shares := class_shares(metrics)) is None:
+    if (shares := class_shares(metrics)) is None or (total := sum(shares.values())) <= 0:
         return None
-    return -sum(p * math.log2(p) for p in shares.values() if p > 0)
+    return class_entropy_bits([p / total for p in shares.values()])  # shares are rounded: they sum to about 1
 
 
 def curve(metrics: dict, which: str, extra: str) -> list[tuple[float, float, float]] | None:
@@ -135,13 +136,8 @@ def curve(metrics: dict, which: str, extra: str) -> list[tuple[float, float, flo
 
 
 def kind(config: dict) -> str:
-    """The variant the training command names (`--model dae`), else the config's family."""
-    try:
-        words = shlex.split(str(config["training"].get("command", "")))
-    except ValueError:
-        words = []
-    named = [b for a, b in zip(words, words[1:], strict=False) if a == "--model"]
-    return named[0] if named else config["family"]
+    """The model's kind as its card names it (a denoising AE: "dae"), from the settings read_config checked."""
+    return REGISTRY[config["family"]].config(**config["model"]).kind
 
 
 # The table -----------------------------------------------------------------------------------------------
@@ -185,7 +181,9 @@ def columns(classes: int) -> dict:
     bits = math.log2(classes) if classes > 1 else 0.0
     return {
         "model": st.column_config.TextColumn("model", help="The checkpoint folder", pinned=True),
-        "kind": st.column_config.TextColumn(help="The variant the training command named, else the model family"),
+        "kind": st.column_config.TextColumn(
+            help="The kind of model, as its card names it: its family, or its variant (dae, sparse-ae, cae)"
+        ),
         "latent dims": num(help="Dimensions of the latent code", format="%d"),
         "active units": num(
             help="Latent dimensions in use: the variance of their posterior mean over the test set exceeds 0.01. "
