@@ -66,6 +66,16 @@ export function announce(id: string): boolean {
   return true;
 }
 
+/** The decoder whose bytes were last asked of Python: the map's two painters (and a rerun that brings no bytes)
+ * wait for one answer rather than asking twice, since each ask is a rerun that sends the megabytes again. */
+let asked: string | null = null;
+
+function ask(id: string): void {
+  if (asked === id) return;
+  asked = id;
+  setValue({ need: id });
+}
+
 export class Painter {
   private id: string | null = null;
   private decoder: Promise<Decoder> | null = null;
@@ -82,7 +92,10 @@ export class Painter {
    * bytes with {need: id}, and load them when a later render brings them. */
   use(id: string, model: Uint8Array): void {
     const name = `decoder ${id}`;
-    if (model.byteLength) void save(name, model);
+    if (model.byteLength) {
+      void save(name, model);
+      if (asked === id) asked = null;
+    }
     if (id === this.id) {
       if (this.supply && model.byteLength) this.supply.resolve(model.slice());
       if (model.byteLength) this.supply = null;
@@ -99,7 +112,7 @@ export class Painter {
             ? stored
             : new Promise<Uint8Array>((resolve, reject) => {
                 this.supply = { resolve, reject };
-                setValue({ need: id });
+                ask(id);
               }),
         );
     const decoder = bytes.then((b) => Decoder.load(b));
