@@ -91,7 +91,7 @@ def save_checkpoint(
         weights.write_bytes(safetensors.torch.save(state, metadata={"format": "pt"}))
         config_tmp.write_text(config_text, encoding="utf-8")
         metrics_tmp.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
-        card.write_text(model_card(json.loads(config_text), metrics), encoding="utf-8")
+        card.write_text(model_card(json.loads(config_text), metrics, name=folder.name), encoding="utf-8")
     return folder
 
 
@@ -322,17 +322,17 @@ def code_span(text: object) -> str:
     return f"{fence} {text} {fence}" if text.startswith("`") or text.endswith("`") else f"{fence}{text}{fence}"
 
 
-def model_card(config: dict, metrics: dict, literal: Callable[[str], str] = str) -> str:
-    """The README.md of a checkpoint folder, from its config and metrics. `literal` turns text taken from
-    the files (names, values) into Markdown that shows it as it is: the app passes an escaper, as a folder
-    it opens may come from anyone."""
+def model_card(config: dict, metrics: dict, literal: Callable[[str], str] = str, name: str | None = None) -> str:
+    """The README.md of a checkpoint folder, from its config and metrics, titled `name` (the folder's name; else
+    `<dataset>-<kind>`). `literal` turns text taken from the files (names, values) into Markdown that shows it as
+    it is: the app passes an escaper, as a folder it opens may come from anyone."""
     model, dataset, training = config["model"], config["dataset"], config["training"]
     family = REGISTRY[config["family"]]
     settings = family.config(**model)  # the card names the model as its family does
     c, h, w = model["image_shape"]
     space = "latent space" if family.model.explorable else "feature layer"
     lines = [
-        f"# {literal(dataset['name'])}-{settings.kind}",
+        f"# {literal(name or dataset['name'] + '-' + settings.kind)}",
         "",
         f"A {settings.display_name} with a {model['latent_dim']}-dimensional {space}, trained on "
         f"{code_span(dataset['name'])} ({c}x{h}x{w} images, pixels scaled to [0, 1]) with genviz "
@@ -377,7 +377,7 @@ def _fmt(value) -> str:
 
 def write_card(folder: str | os.PathLike) -> None:
     folder = Path(folder)
-    write_text(folder / CARD_FILE, model_card(read_config(folder), read_metrics(folder)))
+    write_text(folder / CARD_FILE, model_card(read_config(folder), read_metrics(folder), name=folder.name))
 
 
 def write_metrics(folder: str | os.PathLike, metrics: dict) -> None:

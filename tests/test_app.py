@@ -124,6 +124,7 @@ def test_a_typed_folder_is_listed_and_opened(app, trained, tmp_path):
     assert app.sidebar.selectbox[0].value == str(elsewhere)
     assert app.sidebar.selectbox[0].options == [*NAMES, "my-gan"]
     assert images(app.main)[0].captions[0].startswith("64 samples of GAN")
+    assert app.sidebar.expander[0].markdown[0].value.startswith(f"# {ui.plain('my-gan')}\n")  # the folder's name
 
 
 @pytest.mark.slow

@@ -50,6 +50,9 @@ def test_fp16_storage_halves_the_file_and_decodes_closely(tmp_path):
 def test_saving_writes_card_and_empty_metrics(folder):
     assert json.loads((folder / "metrics.json").read_text()) == {}
     card = (folder / "README.md").read_text()
+    assert card.startswith("# mnist-vae\n")  # the folder's name: two VAEs of a dataset differ in their cards
+    save_checkpoint(tiny(), folder.parent / "mnist-beta-vae", dataset_info("mnist", []))
+    assert (folder.parent / "mnist-beta-vae" / "README.md").read_text().startswith("# mnist-beta-vae\n")
     assert "variational autoencoder" in card and "training.evaluate" in card
     assert not list(folder.glob("*.tmp")) and not list(folder.glob(".*"))
     assert all(f.stat().st_mode & 0o777 == 0o644 for f in folder.iterdir())
@@ -206,7 +209,7 @@ def test_a_failed_save_leaves_the_folder_as_it_was(folder, monkeypatch):
 
     before = {p.name: p.read_bytes() for p in folder.iterdir()}
 
-    def full_disk(config, metrics):
+    def full_disk(config, metrics, name):
         raise OSError(28, "No space left on device")
 
     model = tiny()

@@ -117,7 +117,7 @@ def model_picker() -> tuple[str, GenerativeModel] | None:
         with st.expander("Model card"):
             try:
                 config = read_config(path)
-                st.markdown(model_card(config, read_metrics(path), literal=plain))
+                st.markdown(model_card(config, read_metrics(path), literal=plain, name=Path(path).name))
             except CheckpointError as e:  # the weights loaded; only the card's metrics are unreadable
                 st.warning(f"The model card cannot be shown: {plain(e)}")
             else:
