@@ -221,9 +221,14 @@ class Run:
         return judge
 
 
+def _encodes(model: type[Model]) -> bool:
+    """An autoencoder or VAE: its code of an image is computed, not searched for (a GAN's)."""
+    return model.explorable and model.has_exact_encoder
+
+
 def _test(run: Run) -> dict:
     metrics = measure_test_set(run.model, run.test, run.options.batch_size, run.track)
-    if run.model.explorable and run.model.has_exact_encoder:
+    if _encodes(type(run.model)):
         metrics["test_ssim"] = reconstruction_ssim(run)
     return metrics
 
@@ -374,13 +379,11 @@ METRICS: dict[str, Metric] = {
     "samples": Metric(
         "sample quality and class shares", ("sample_class_entropy_bits",), lambda m: m.explorable, _samples
     ),
-    "linear-probe": Metric(
-        "linear probe", ("linear_probe",), lambda m: m.explorable and m.has_exact_encoder, _linear_probe
-    ),
+    "linear-probe": Metric("linear probe", ("linear_probe",), _encodes, _linear_probe),
     "compression": Metric(
         "rate-distortion against JPEG and WebP",
         ("rate_distortion",),
-        lambda m: m.explorable and m.has_exact_encoder,
+        _encodes,
         _compression,
     ),
     "augmentation": Metric(
@@ -392,10 +395,18 @@ METRICS: dict[str, Metric] = {
 }
 
 
-def applicable(path: Path) -> list[str]:
-    """The metrics that apply to the checkpoint at `path`, by its family's capabilities (no weights are read);
-    "samples" only where a classifier for its dataset is beside it or Inception FID is installed."""
-    config = read_config(path)
+def known(names: list[str]) -> list[str]:
+    """`names`, when each names one of METRICS; else a ValueError that names the known ones."""
+    if unknown := [name for name in names if name not in METRICS]:
+        raise ValueError(f"unknown metric {', '.join(unknown)}; known: {', '.join(METRICS)}")
+    return names
+
+
+def applicable(path: Path, config: dict | None = None) -> list[str]:
+    """The metrics that apply to the checkpoint at `path` (its config.json as read, if given), by its family's
+    capabilities (no weights are read); "samples" only where a classifier for its dataset is beside it or
+    Inception FID is installed."""
+    config = read_config(path) if config is None else config
     model = REGISTRY[config["family"]].model
     names = [name for name, metric in METRICS.items() if metric.applies(model)]
     if find_classifier(path, config["dataset"]["name"]) is None and not inception.available():
@@ -403,10 +414,11 @@ def applicable(path: Path) -> list[str]:
     return names
 
 
-def missing(path: Path) -> list[str]:
-    """The metrics that apply to the checkpoint at `path` but that its metrics.json lacks."""
-    metrics = read_metrics(path)
-    return [name for name in applicable(path) if not metrics.keys() & set(METRICS[name].keys)]
+def missing(path: Path, config: dict | None = None, metrics: dict | None = None) -> list[str]:
+    """The metrics that apply to the checkpoint at `path` but that its metrics.json lacks (config.json and
+    metrics.json as read, if given)."""
+    metrics = read_metrics(path) if metrics is None else metrics
+    return [name for name in applicable(path, config) if not metrics.keys() & set(METRICS[name].keys)]
 
 
 def evaluate(
@@ -432,9 +444,7 @@ def evaluate(
     fields of Options.
     """
     start = time.perf_counter()
-    names = applicable(path) if metrics is None else list(metrics)
-    if unknown := [name for name in names if name not in METRICS]:
-        raise ValueError(f"unknown metric {', '.join(unknown)}; known: {', '.join(METRICS)}")
+    names = applicable(path) if metrics is None else known(list(metrics))
     model = load_model(path, device)
     if refused := [name for name in names if not METRICS[name].applies(type(model))]:
         raise ValueError(f"a {model.kind} has no {', '.join(METRICS[n].title for n in refused)} to measure")
@@ -539,10 +549,10 @@ def _show(name: str, value, indent: str = "") -> None:
 
 
 def _metric_names(text: str) -> list[str]:
-    names = [name.strip() for name in text.split(",") if name.strip()]
-    if unknown := [name for name in names if name not in METRICS]:
-        raise argparse.ArgumentTypeError(f"unknown metric {', '.join(unknown)}; known: {', '.join(METRICS)}")
-    return names
+    try:
+        return known([name.strip() for name in text.split(",") if name.strip()])
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def main(argv: list[str] | None = None) -> int:

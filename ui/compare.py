@@ -492,7 +492,7 @@ def offer_missing(models: list[Checkpoint]) -> None:
     offers = []
     for c in models:
         try:
-            names = evaluate.missing(c.path)
+            names = evaluate.missing(c.path, c.config, c.metrics)  # as the page read them
         except (CheckpointError, ValueError, OSError) as e:
             st.warning(f"Which figures {code(c.name)} lacks cannot be told: {plain(e)}")
             continue
