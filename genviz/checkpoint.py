@@ -22,9 +22,9 @@ import torch
 from safetensors import safe_open
 
 from genviz.device import best_device
-from genviz.files import atomic_paths, write_json, write_text
+from genviz.files import atomic_paths, first_line, write_json, write_text
 from genviz.images import Preparation, default_preparation
-from genviz.models import REGISTRY, CheckpointInfo, DatasetInfo, Model, build_model
+from genviz.models import REGISTRY, CheckpointInfo, DatasetInfo, Model, build_model, model_class
 
 CONFIG_FILE, WEIGHTS_FILE, METRICS_FILE, CARD_FILE = "config.json", "model.safetensors", "metrics.json", "README.md"
 CONFIG_KEYS = {"genviz_version", "family", "model", "dataset", "training"}
@@ -99,12 +99,6 @@ def _fail(folder: Path, file: str, problem: str) -> CheckpointError:
     return CheckpointError(f"{folder / file}: {problem}")
 
 
-def first_line(error: Exception) -> str:
-    """The first line of an error's message, at most 200 characters: torch's and safetensors' run to paragraphs."""
-    text = str(error).strip().split("\n")[0] or type(error).__name__
-    return text if len(text) <= 200 else text[:197] + "..."
-
-
 def read_config(folder: str | os.PathLike) -> dict:
     """The folder's config.json, checked for its keys and model family."""
     folder = Path(folder)
@@ -167,6 +161,10 @@ def _setting(name: str, kind, value):
     Types are exact: JSON's true is not a width, 2.5 not a latent size, "8" not a number."""
     if typing.get_origin(kind) is tuple:
         kinds = typing.get_args(kind)
+        if kinds[-1] is Ellipsis:  # tuple[int, ...]: a list of any length
+            if not isinstance(value, list):
+                raise ValueError(f"{name} must be a list, got {reprlib.repr(value)}")
+            kinds = (kinds[0],) * len(value)
         if not isinstance(value, list) or len(value) != len(kinds):
             raise ValueError(f"{name} must be a list of {len(kinds)} values, got {reprlib.repr(value)}")
         return [_setting(f"{name}[{i}]", k, v) for i, (k, v) in enumerate(zip(kinds, value, strict=True))]
@@ -285,6 +283,22 @@ def load_model(path: str | os.PathLike, device: str | torch.device | None = None
     folder = Path(path)
     config = read_config(folder)
     family, settings = config["family"], REGISTRY[config["family"]].config(**config["model"])
+    if WEIGHTS_FILE in model_class(family, settings).weight_files(settings):
+        model = _load_state(folder, family, settings)
+    else:  # a model whose weights are not a state dict (ONNX graphs): it reads and checks its own files
+        try:
+            model = build_model(family, settings).open(folder)
+        except ValueError as e:  # the family's refusals name the file and the problem
+            raise CheckpointError(str(e)) from None
+        except Exception as e:  # anything else its readers raise: still one error type
+            raise CheckpointError(f"{folder}: cannot be loaded ({first_line(e)})") from None
+    dataset = DatasetInfo(**{**config["dataset"], "preparation": dataset_preparation(config)})
+    model.checkpoint = CheckpointInfo(str(folder), dataset, config["training"], config["genviz_version"])
+    return model.to(best_device(device)).eval().requires_grad_(False)
+
+
+def _load_state(folder: Path, family: str, settings) -> Model:
+    """The model of a folder whose weights are a state dict in model.safetensors, checked against its config."""
     expected = _expected_state(folder, family, settings)
     state = _read_weights(folder, expected)
     _check_values(folder, expected, state)
@@ -293,9 +307,7 @@ def load_model(path: str | os.PathLike, device: str | torch.device | None = None
         model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})
     except Exception as e:  # not expected after the checks above (perhaps out of memory); still one error type
         raise CheckpointError(f"{folder}: cannot be loaded ({first_line(e)})") from None
-    dataset = DatasetInfo(**{**config["dataset"], "preparation": dataset_preparation(config)})
-    model.checkpoint = CheckpointInfo(str(folder), dataset, config["training"], config["genviz_version"])
-    return model.to(best_device(device)).eval().requires_grad_(False)
+    return model
 
 
 def read_metrics(folder: str | os.PathLike) -> dict:
@@ -335,8 +347,9 @@ def model_card(config: dict, metrics: dict, literal: Callable[[str], str] = str,
         f"# {literal(name or dataset['name'] + '-' + settings.kind)}",
         "",
         f"A {settings.display_name} with a {model['latent_dim']}-dimensional {space}, trained on "
-        f"{code_span(dataset['name'])} ({c}x{h}x{w} images, pixels scaled to [0, 1]) with genviz "
-        f"{literal(config['genviz_version'])}.",
+        f"{code_span(dataset['name'])} ({c}x{h}x{w} images, pixels scaled to [0, 1]) "
+        + ("for" if "origin" in training else "with")
+        + f" genviz {literal(config['genviz_version'])}.",
     ]
     if "jpg" in dataset["name"]:
         original = "CIFAR-10" if dataset["name"].startswith("cifar10") else "the original dataset"
@@ -345,11 +358,14 @@ def model_card(config: dict, metrics: dict, literal: Callable[[str], str] = str,
             f"**Trained on a JPEG copy of {original}**, not the original release: JPEG compression "
             "changes its pixels slightly, so its figures are not comparable with published ones.",
         ]
+    if "origin" in training:  # a model genviz did not train (genviz.bring)
+        lines += ["", f"**Brought into genviz, not trained by it:** {literal(str(training['origin']))}."]
     lines += ["", "## Settings", "", "| setting | value |", "| --- | --- |"]
-    lines += [f"| {k} | {literal(str(v))} |" for k, v in model.items()]
+    hidden = {f.name for f in dataclasses.fields(settings) if f.metadata.get("card") is False}  # unused by a family
+    lines += [f"| {k} | {literal(str(v))} |" for k, v in model.items() if k not in hidden]
     if training:
         lines += ["", "## Training", "", "| | |", "| --- | --- |"]
-        lines += [f"| {literal(k)} | {literal(str(v))} |" for k, v in training.items() if k != "command"]
+        lines += [f"| {literal(k)} | {literal(str(v))} |" for k, v in training.items() if k not in ("command", "origin")]
         if "command" in training:
             command = " ".join(str(training["command"]).split())  # one line: nothing after it is read as Markdown
             fence = "`" * max(3, _longest_backticks(command) + 1)
@@ -400,10 +416,23 @@ def find_classifier(folder: str | os.PathLike, dataset: str) -> Path | None:
     return candidate if (candidate / CONFIG_FILE).is_file() else None
 
 
+def model_files(folder: str | os.PathLike) -> list[Path]:
+    """The folder's config.json and the files that hold its model (`Model.weight_files`: model.safetensors, or a
+    brought model's graphs); a config that cannot be read names model.safetensors, whose absence loading reports."""
+    folder = Path(folder)
+    try:
+        config = read_config(folder)
+        settings = REGISTRY[config["family"]].config(**config["model"])
+        names = model_class(config["family"], settings).weight_files(settings)
+    except CheckpointError:
+        names = (WEIGHTS_FILE,)
+    return [folder / CONFIG_FILE, *(folder / name for name in names)]
+
+
 def fingerprint(folder: str | os.PathLike) -> str:
     """A short hash of the folder's config and weights: names caches of anything derived from the model."""
     digest = hashlib.sha256()
-    for name in (CONFIG_FILE, WEIGHTS_FILE):
-        with open(Path(folder) / name, "rb") as f:
+    for path in model_files(folder):
+        with open(path, "rb") as f:
             digest.update(hashlib.file_digest(f, "sha256").digest())
     return digest.hexdigest()[:16]

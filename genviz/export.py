@@ -1,8 +1,10 @@
 """A model's decoder as ONNX, for decoding in the browser (onnxruntime-web), cached by fingerprint.
 
 The export is always made from the checkpoint's safetensors weights as `load_model` reads them: the
-ONNX file is derived data, kept in genviz's cache, never in the checkpoint folder. An `.onnx` file
-found in a checkpoint folder is never opened, let alone served, since a graph can compute anything.
+ONNX file is derived data, kept in genviz's cache. The one exception is a model brought as ONNX
+(`genviz.models.onnx`): its `decoder.onnx` is the model, served once `genviz.onnxfile` has checked it
+and genviz has wrapped it into the contract below. Any other `.onnx` file in a checkpoint folder is
+never opened.
 
 Opset 18: the opset of torch's exporter's translations (onnxscript's torchlib), so nothing is
 converted between versions, and one that onnxruntime has run since 1.14, onnxruntime-web 1.30's WASM
@@ -62,27 +64,36 @@ def decoder_onnx(model: GenerativeModel) -> bytes:
     name = _name(model)
     if not getattr(model, "explorable", False):
         raise ExportError(f"{name}: has no decoder to export (it has no latent space)")
+    if (graph := model.onnx_decoder()) is not None:  # a brought model: its checked graph, which the server runs too
+        return graph
+    decoder = _Decoder(copy.deepcopy(model).float().cpu()).eval().requires_grad_(False)
+    z = model.prior(2, torch.Generator().manual_seed(0)).float().cpu()  # B = 2: torch.export fixes 0 and 1
+    data = module_onnx(decoder, z, INPUT, [OUTPUT], f"{name}: its decoder")
+    _check(name, decoder, data)
+    return data
+
+
+def module_onnx(module: nn.Module, example: torch.Tensor, input_name: str, output_names: list[str], what: str) -> bytes:
+    """The ONNX bytes of `module` on one input like `example` (batch first, B >= 2: torch.export fixes sizes 0 and
+    1), the batch size dynamic, with opset OPSET and what the exporter records of the Python side stripped. Raises
+    ExportError, starting with `what`, when the exporter fails."""
     try:
-        decoder = _Decoder(copy.deepcopy(model).float().cpu()).eval().requires_grad_(False)
-        z = model.prior(2, torch.Generator().manual_seed(0)).float().cpu()  # B = 2: torch.export fixes 0 and 1
         program = torch.onnx.export(
-            decoder,
-            (z,),
+            module,
+            (example,),
             dynamo=True,
             opset_version=OPSET,
-            input_names=[INPUT],
-            output_names=[OUTPUT],
-            dynamic_shapes={"z": {0: torch.export.Dim("batch")}},
+            input_names=[input_name],
+            output_names=output_names,
+            dynamic_shapes=({0: torch.export.Dim("batch")},),
             external_data=False,
             verbose=False,
         )
         proto = program.model_proto
         _strip(proto.graph)
-        data = proto.SerializeToString(deterministic=True)
+        return proto.SerializeToString(deterministic=True)
     except Exception as e:  # the exporter raises many types (unsupported ops, tracing errors); all mean one thing
-        raise ExportError(f"{name}: its decoder cannot be exported to ONNX ({first_line(e)})") from None
-    _check(name, decoder, data)
-    return data
+        raise ExportError(f"{what} cannot be exported to ONNX ({first_line(e)})") from None
 
 
 def _strip(graph) -> None:

@@ -12,6 +12,11 @@ from pathlib import Path
 import torch
 
 
+def first_line(error: Exception) -> str:
+    """The first line of an error's message, at most 200 characters: torch's and safetensors' run to paragraphs."""
+    text = str(error).strip().split("\n")[0] or type(error).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
+
 @contextmanager
 def atomic_paths(*paths: str | os.PathLike) -> Iterator[list[Path]]:
     """Yield a hidden temp path (`.<name>.*.tmp`) beside each of `paths`; when the block succeeds,

@@ -50,7 +50,7 @@ from genviz.checkpoint import find_classifier, read_config, read_metrics, write_
 from genviz.data import DatasetError, ImageDataset, load_dataset
 from genviz.diagnostics import Track
 from genviz.metrics import frechet_distance, iwae_nll, precision_recall, ssim
-from genviz.models import REGISTRY, Classifier, GenerativeModel, Model
+from genviz.models import Classifier, GenerativeModel, Model, model_class
 from training import inception
 
 SEED = 0  # noise, posterior and prior samples are seeded, so a re-run gives the same figures
@@ -407,7 +407,7 @@ def applicable(path: Path, config: dict | None = None) -> list[str]:
     capabilities (no weights are read); "samples" only where a classifier for its dataset is beside it or
     Inception FID is installed."""
     config = read_config(path) if config is None else config
-    model = REGISTRY[config["family"]].model
+    model = model_class(config["family"], config["model"])
     names = [name for name, metric in METRICS.items() if metric.applies(model)]
     if find_classifier(path, config["dataset"]["name"]) is None and not inception.available():
         names = [name for name in names if name != "samples"]

@@ -10,7 +10,8 @@ import streamlit as st
 import ui
 from genviz import CheckpointError
 from genviz.checkpoint import find_checkpoints, model_card, read_config, read_metrics
-from genviz.models import REGISTRY, GenerativeModel, Model
+from genviz import models
+from genviz.models import GenerativeModel, Model
 from ui.params import drop_from_url, to_url
 from ui.resources import cached_model
 from ui.text import code, plain
@@ -23,7 +24,7 @@ def _described(folder: str | Path) -> tuple[type[Model], dict] | None:
         config = read_config(folder)
     except CheckpointError:
         return None
-    return REGISTRY[config["family"]].model, config
+    return models.model_class(config["family"], config["model"]), config
 
 
 def model_class(folder: str | Path) -> type[Model] | None:

@@ -15,7 +15,7 @@ import torch
 
 from genviz import CheckpointError, load_model
 from genviz import latent as lt
-from genviz.checkpoint import CONFIG_FILE, WEIGHTS_FILE, find_checkpoints, find_classifier
+from genviz.checkpoint import find_checkpoints, find_classifier, model_files
 from genviz.data import DatasetError, ImageDataset, data_root, load_dataset, to_float
 from genviz.explore import Bundle, BundleError, BundleMissing, load_bundle
 from genviz.export import cached_decoder
@@ -35,8 +35,7 @@ def cached_model(path: str) -> Model:
 def files_stamp(path: str) -> tuple:
     """The modification times and sizes of a checkpoint folder's config and weights: what changes when
     they are replaced, read without hashing them."""
-    files = [Path(path) / name for name in (CONFIG_FILE, WEIGHTS_FILE)]
-    return tuple((f.stat().st_mtime_ns, f.stat().st_size) for f in files)
+    return tuple((f.stat().st_mtime_ns, f.stat().st_size) for f in model_files(path))
 
 
 @st.cache_resource(max_entries=8, show_spinner="Exporting the decoder for the browser...")

@@ -11,6 +11,7 @@ from genviz.models.base import CheckpointInfo, DatasetInfo, GenerativeModel, Mod
 from genviz.models.classifier import Classifier, ClassifierConfig
 from genviz.models.cvae import CVAE, CVAEConfig
 from genviz.models.gan import GAN, GANConfig
+from genviz.models.onnx import ONNXConfig, ONNXModel
 from genviz.models.vae import VAE, VAEConfig
 from genviz.models.wgan import WGANGP, WGANConfig
 
@@ -38,6 +39,7 @@ REGISTRY: dict[str, Family] = {
     "gan": Family(GAN, GANConfig, {"gan": {}}),
     "wgan-gp": Family(WGANGP, WGANConfig, {"wgan-gp": {}}),
     "classifier": Family(Classifier, ClassifierConfig, {"classifier": {}}),
+    "onnx": Family(ONNXModel, ONNXConfig, {}),  # brought by genviz.bring, never trained here
 }
 
 
@@ -54,15 +56,27 @@ def explorable_families() -> tuple[str, ...]:
     return tuple(name for name, f in REGISTRY.items() if f.model.explorable)
 
 
+def trained_families() -> tuple[str, ...]:
+    """The families genviz's trainer makes (those with variants); a brought family (onnx) is only opened."""
+    return tuple(name for name, f in REGISTRY.items() if f.variants)
+
+
 def variants() -> dict[str, tuple[str, dict]]:
     """Every variant name -> (its family, the settings it fixes)."""
     return {v: (name, fixed) for name, f in REGISTRY.items() for v, fixed in f.variants.items()}
 
 
-def build_model(family: str, config: ModelConfig) -> Model:
+def model_class(family: str, config: ModelConfig | dict) -> type[Model]:
+    """The class a folder of this family and model config (the dataclass, or config.json's dict) loads as: its
+    capabilities are class attributes, asked without loading weights."""
     if family not in REGISTRY:
         raise ValueError(f"unknown model family {family!r}; known: {', '.join(REGISTRY)}")
-    return REGISTRY[family].model(config)
+    found = REGISTRY[family]
+    return found.model.for_config(found.config(**config) if isinstance(config, dict) else config)
+
+
+def build_model(family: str, config: ModelConfig) -> Model:
+    return model_class(family, config)(config)
 
 
 __all__ = [
@@ -80,6 +94,8 @@ __all__ = [
     "GANConfig",
     "GenerativeModel",
     "Model",
+    "ONNXConfig",
+    "ONNXModel",
     "ModelConfig",
     "REGISTRY",
     "VAEConfig",
@@ -87,6 +103,8 @@ __all__ = [
     "WGANGP",
     "build_model",
     "explorable_families",
+    "model_class",
     "register",
+    "trained_families",
     "variants",
 ]

@@ -28,14 +28,17 @@ class ModelConfig:
     width: int = 32  # channels of the first conv layer; doubles at each downsampling
 
     def __post_init__(self):
+        self.check_image_shape()
+        if self.latent_dim < 1 or self.width < 1:
+            raise ValueError("latent_dim and width must be positive")
+
+    def check_image_shape(self) -> None:
         self.image_shape = tuple(int(s) for s in self.image_shape)
         channels, height, width = self.image_shape
         if channels not in (1, 3):
             raise ValueError(f"image_shape needs 1 or 3 channels, got {channels}")
         if height != width or not 8 <= height <= 256:
             raise ValueError(f"image_shape needs square images of 8 to 256 pixels, got {height}x{width}")
-        if self.latent_dim < 1 or self.width < 1:
-            raise ValueError("latent_dim and width must be positive")
 
     @property
     def kind(self) -> str:
@@ -157,6 +160,22 @@ class Model(nn.Module):
     config: ModelConfig
     checkpoint: CheckpointInfo | None = None  # set when loaded from a folder
 
+    @classmethod
+    def for_config(cls, config: ModelConfig) -> type["Model"]:
+        """The class a folder of `config` loads as: this one, unless a family's capabilities depend on its config."""
+        return cls
+
+    @classmethod
+    def weight_files(cls, config: ModelConfig) -> tuple[str, ...]:
+        """The checkpoint folder's files that hold the model besides config.json; the fingerprint hashes them.
+        The default, a state dict in safetensors, is what genviz.checkpoint reads for a family without `open`."""
+        return ("model.safetensors",)
+
+    def open(self, folder) -> "Model":
+        """Read the model from a checkpoint folder whose weights are not a state dict (ValueError names the file
+        and the problem); a family with a state dict has none, and genviz.checkpoint loads its safetensors."""
+        raise NotImplementedError
+
     @property
     def latent_dim(self) -> int:
         return self.config.latent_dim
@@ -257,6 +276,11 @@ class GenerativeModel(Model):
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """z (B, latent_dim) -> images (B, C, H, W) in [0, 1]."""
         raise NotImplementedError
+
+    def onnx_decoder(self) -> bytes | None:
+        """The decoder as ONNX bytes where the model is a graph already (genviz.export's contract); None: genviz.export
+        exports `decode` with torch."""
+        return None
 
     def latent_scale(self, label: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-dimension centre and spread of the latents the decoder expects, (latent_dim,) each on
