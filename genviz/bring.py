@@ -41,10 +41,11 @@ from genviz.models.onnx import (
     ENCODER_OUTPUTS,
     PRIOR_FILE,
     ONNXConfig,
-    session as session_of,
     sha256,
     wrap_encoder,
+    wrapped,
 )
+from genviz.models.onnx import session as session_of
 from genviz.onnxfile import ONNXFileError, graph_io, read_onnx
 
 TOLERANCE = 1e-3  # largest difference from the source a brought model may show, per pixel in [0, 1] or latent entry
@@ -137,8 +138,8 @@ def from_onnx(
     image_shape = image_shape or _declared(paths[DECODER_FILE], "output", outputs, "--image-shape")
     return _bring(
         {name: m.SerializeToString() for name, m in models.items()},
-        _onnx_source(models[DECODER_FILE]),
-        _onnx_source(models[ENCODER_FILE]) if encoder else None,
+        _onnx_source(models[DECODER_FILE], paths[DECODER_FILE]),
+        _onnx_source(models[ENCODER_FILE], paths[ENCODER_FILE]) if encoder else None,
         latent_shape=latent_shape, image_shape=image_shape, dataset=dataset, out=out, encoder_outputs=encoder_outputs,
         pixel_range=pixel_range, prior=prior, likelihood=likelihood, class_names=class_names,
         origin=origin or f"ONNX files {paths[DECODER_FILE].name}" + (f" and {Path(encoder).name}" if encoder else ""),
@@ -178,7 +179,9 @@ def from_diffusers(
     except ImportError:
         raise BringError("diffusers is not installed: pip install diffusers") from None
     try:
-        vae = AutoencoderKL.from_pretrained(folder, use_safetensors=True, local_files_only=True, low_cpu_mem_usage=False)
+        vae = AutoencoderKL.from_pretrained(
+            folder, use_safetensors=True, local_files_only=True, low_cpu_mem_usage=False
+        )
     except Exception as e:  # diffusers raises many types for a folder it cannot read
         raise BringError(f"{folder}: diffusers cannot open it as an AutoencoderKL ({first_line(e)})") from None
     c = vae.config
@@ -232,10 +235,13 @@ def _torch_source(module: nn.Module) -> Source:
     return run
 
 
-def _onnx_source(model) -> Source:
+def _onnx_source(model, path: Path) -> Source:
     import onnxruntime
 
-    session = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    try:
+        session = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    except Exception as e:  # onnxruntime's errors: a graph it cannot build
+        raise BringError(f"{path}: does not run in onnxruntime ({first_line(e)})") from None
     name = session.get_inputs()[0].name
     return lambda x: tuple(torch.from_numpy(y) for y in session.run(None, {name: x.numpy()}))
 
@@ -366,7 +372,7 @@ def _fit_prior(folder: Path, out: Path, config: dict, test) -> None:
     the encoder runs: the model's opening check decodes prior latents, which need the prior first."""
     path = folder / ENCODER_FILE
     try:
-        session = session_of(wrap_encoder(read_onnx(path), ONNXConfig(**config["model"]), path))
+        session = session_of(wrapped(wrap_encoder, read_onnx(path), ONNXConfig(**config["model"]), path))
     except ONNXFileError as e:
         raise BringError(str(e).replace(str(folder), str(out))) from None
     images = to_float(test.sample(min(FIT_IMAGES, len(test)), 0).images)
@@ -428,16 +434,31 @@ def main(argv: list[str] | None = None) -> int:
     route.add_argument("--decoder", type=Path, help="the decoder as ONNX: latents in, images out")
     route.add_argument("--diffusers", type=Path, help="a diffusers AutoencoderKL folder (save_pretrained's)")
     parser.add_argument("--encoder", type=Path, help="the encoder as ONNX: images in, a code or mean and logvar out")
-    parser.add_argument("--encoder-outputs", choices=ENCODER_OUTPUTS[1:], default="code",
-                        help="what the encoder gives: one tensor (code), or a Gaussian posterior (mean-logvar)")
-    parser.add_argument("--pixel-range", type=_pixel_range, default=(0.0, 1.0),
-                        help="pixels of the encoder's input and the decoder's output: 0,1 (default) or -1,1")
+    parser.add_argument(
+        "--encoder-outputs",
+        choices=ENCODER_OUTPUTS[1:],
+        default="code",
+        help="what the encoder gives: one tensor (code), or a Gaussian posterior (mean-logvar)",
+    )
+    parser.add_argument(
+        "--pixel-range",
+        type=_pixel_range,
+        default=(0.0, 1.0),
+        help="pixels of the encoder's input and the decoder's output: 0,1 (default) or -1,1",
+    )
     parser.add_argument("--latent-shape", type=_shape, help="one latent's shape, e.g. 4,8,8 (default: the graph's)")
     parser.add_argument("--image-shape", type=_shape, help="one image's shape C,H,W (default: the graph's)")
-    parser.add_argument("--prior", choices=("standard-normal", "fitted"),
-                        help="where samples come from (default: fitted for a code encoder, else standard-normal)")
-    parser.add_argument("--likelihood", choices=("none", "bernoulli"), default="none",
-                        help="bernoulli: the decoded pixels are probabilities (an ELBO, with a mean-logvar encoder)")
+    parser.add_argument(
+        "--prior",
+        choices=("standard-normal", "fitted"),
+        help="where samples come from (default: fitted for a code encoder, else standard-normal)",
+    )
+    parser.add_argument(
+        "--likelihood",
+        choices=("none", "bernoulli"),
+        default="none",
+        help="bernoulli: the decoded pixels are probabilities (an ELBO, with a mean-logvar encoder)",
+    )
     parser.add_argument("--dataset", required=True, help="the dataset genviz reads its test images from, e.g. mnist")
     parser.add_argument("--class-names", help="comma-separated, where the dataset cannot be read")
     parser.add_argument("--origin", help="where the model came from, for its card")

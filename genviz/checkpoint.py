@@ -365,7 +365,9 @@ def model_card(config: dict, metrics: dict, literal: Callable[[str], str] = str,
     lines += [f"| {k} | {literal(str(v))} |" for k, v in model.items() if k not in hidden]
     if training:
         lines += ["", "## Training", "", "| | |", "| --- | --- |"]
-        lines += [f"| {literal(k)} | {literal(str(v))} |" for k, v in training.items() if k not in ("command", "origin")]
+        lines += [
+            f"| {literal(k)} | {literal(str(v))} |" for k, v in training.items() if k not in ("command", "origin")
+        ]
         if "command" in training:
             command = " ".join(str(training["command"]).split())  # one line: nothing after it is read as Markdown
             fence = "`" * max(3, _longest_backticks(command) + 1)

@@ -17,6 +17,7 @@ def first_line(error: Exception) -> str:
     text = str(error).strip().split("\n")[0] or type(error).__name__
     return text if len(text) <= 200 else text[:197] + "..."
 
+
 @contextmanager
 def atomic_paths(*paths: str | os.PathLike) -> Iterator[list[Path]]:
     """Yield a hidden temp path (`.<name>.*.tmp`) beside each of `paths`; when the block succeeds,

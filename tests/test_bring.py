@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 from genviz import CheckpointError, load_model
-from genviz.bring import BringError, from_diffusers, from_onnx, from_torch, main
+from genviz.bring import BringError, from_diffusers, from_torch, main
 from genviz.checkpoint import fingerprint, read_config
 from genviz.data import load_dataset, to_float
 from genviz.export import cached_decoder, module_onnx
@@ -26,7 +26,9 @@ class MLPDecoder(nn.Module):
 
     def __init__(self, latent=(8,), hidden=32, tanh=False):
         super().__init__()
-        self.net = nn.Sequential(nn.Flatten(), nn.Linear(int(np.prod(latent)), hidden), nn.ReLU(), nn.Linear(hidden, 784))
+        self.net = nn.Sequential(
+            nn.Flatten(), nn.Linear(int(np.prod(latent)), hidden), nn.ReLU(), nn.Linear(hidden, 784)
+        )
         self.tanh = tanh
 
     def forward(self, z):
@@ -52,7 +54,9 @@ class MLPEncoder(nn.Module):
 def modules(seed=0, **options):
     torch.manual_seed(seed)
     latent = options.get("latent", (8,))
-    return MLPDecoder(latent, tanh=options.get("tanh", False)), MLPEncoder(latent, posterior=options.get("posterior", True))
+    return MLPDecoder(latent, tanh=options.get("tanh", False)), MLPEncoder(
+        latent, posterior=options.get("posterior", True)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +76,9 @@ def test_a_torch_vae_opens_as_a_model_with_its_capabilities(vae_folder):
     assert model.score_kinds == ("reconstruction", "elbo")
     config = read_config(out)
     assert config["family"] == "onnx" and config["model"]["latent_shape"] == [8]
-    assert config["training"]["origin"] == "a test's MLP VAE" and config["training"]["check_decoder_max_abs_diff"] <= 1e-3
+    assert (
+        config["training"]["origin"] == "a test's MLP VAE" and config["training"]["check_decoder_max_abs_diff"] <= 1e-3
+    )
     card = (out / "README.md").read_text()
     assert card.startswith("# mnist-mlp-vae") and "Brought into genviz, not trained by it:** a test's MLP VAE" in card
     assert "check_encoder_max_abs_diff" in card and "| width |" not in card
@@ -190,8 +196,11 @@ def test_a_decoder_outside_its_declared_range_is_refused(tmp_path):
         def forward(self, z):
             return 255 * torch.sigmoid(z.sum(1)).view(-1, 1, 1, 1).expand(-1, 1, 28, 28)  # 0 to 255, not 0 to 1
 
-    with pytest.raises(BringError, match=r"decoder.onnx: a test decode of prior latents gives pixels from .* outside "
-                                         r"the declared pixel range 0 to 1; is the range \(--pixel-range\) right\?"):  # fmt: skip
+    refusal = (
+        r"decoder.onnx: a test decode of prior latents gives pixels from .* outside the declared pixel range 0 to 1; "
+        r"is the range \(--pixel-range\) right\?"
+    )
+    with pytest.raises(BringError, match=refusal):
         from_torch(Wide(), latent_shape=(8,), out=tmp_path / "wide", bundle=False, **MNIST)
     assert not (tmp_path / "wide").exists() and not list(tmp_path.glob(".wide.bring-*"))  # nothing half-written
 
@@ -201,7 +210,9 @@ def test_an_export_that_differs_from_its_source_is_refused(tmp_path, monkeypatch
     other, _ = modules(seed=1)
     real = module_onnx
     monkeypatch.setattr("genviz.bring.module_onnx", lambda m, *a: real(other.eval(), *a))
-    with pytest.raises(BringError, match=r"the brought decoder differs from its source by .* \(at most 0.001 allowed\)"):
+    with pytest.raises(
+        BringError, match=r"the brought decoder differs from its source by .* \(at most 0.001 allowed\)"
+    ):
         from_torch(decoder, latent_shape=(8,), out=tmp_path / "differs", bundle=False, **MNIST)
 
 
@@ -268,6 +279,58 @@ def test_pickled_diffusers_weights_are_refused_in_words(tmp_path):
     folder.mkdir()
     (folder / "config.json").write_text("{}")
     (folder / "diffusion_pytorch_model.bin").write_bytes(b"\x80\x04K\x01.")
-    with pytest.raises(BringError, match=r"only pickled weights \(diffusion_pytorch_model.bin\), which genviz never "
-                                         r"opens: a pickle can run any code; save the model with save_pretrained"):  # fmt: skip
+    refusal = (
+        r"only pickled weights \(diffusion_pytorch_model.bin\), which genviz never opens: a pickle can run any code; "
+        r"save the model with save_pretrained"
+    )
+    with pytest.raises(BringError, match=refusal):
         from_diffusers(folder, dataset="cifar10-jpg", out=tmp_path / "out")
+
+
+LOADER_FUZZ_EXAMPLES = 300
+
+
+@pytest.mark.slow
+def test_the_loader_opens_or_refuses_damaged_graphs_in_words(vae_folder, tmp_path_factory):
+    """A folder without digests (written by hand, not by genviz.bring) whose decoder.onnx is damaged: bit flips,
+    overwritten ranges and truncations. Every one opens, and then decodes prior latents into [0, 1], or raises a
+    CheckpointError naming the file; onnxruntime builds and runs every graph that passes genviz.onnxfile."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    folder = shutil.copytree(vae_folder[0], tmp_path_factory.mktemp("fuzz") / "mnist-damaged")
+    config = json.loads((folder / "config.json").read_text())
+    config["model"] |= {"decoder_sha256": "", "encoder_sha256": ""}
+    (folder / "config.json").write_text(json.dumps(config))
+    original = (folder / "decoder.onnx").read_bytes()
+    outcomes = {"opened": 0, "refused": 0}
+
+    @settings(max_examples=LOADER_FUZZ_EXAMPLES, derandomize=True, database=None, deadline=None,
+              suppress_health_check=list(HealthCheck))  # fmt: skip
+    @given(st.data())
+    def damaged(data):
+        raw = bytearray(original)
+        for _ in range(data.draw(st.integers(1, 8))):
+            at = data.draw(st.integers(0, len(raw) - 1))
+            match data.draw(st.sampled_from(["flip", "overwrite", "truncate"])):
+                case "flip":
+                    raw[at] ^= 1 << data.draw(st.integers(0, 7))
+                case "overwrite":
+                    chunk = data.draw(st.binary(min_size=1, max_size=64))
+                    raw[at : at + len(chunk)] = chunk
+                case "truncate":
+                    del raw[at:]
+                    break
+        (folder / "decoder.onnx").write_bytes(bytes(raw))
+        try:
+            model = load_model(folder)
+        except CheckpointError as e:
+            assert "decoder.onnx" in str(e) or "encoder.onnx" in str(e), str(e)
+            outcomes["refused"] += 1
+            return
+        pixels = model.decode(model.prior(4, torch.Generator().manual_seed(0)))
+        assert pixels.shape == (4, 1, 28, 28) and 0 <= pixels.min() and pixels.max() <= 1
+        outcomes["opened"] += 1
+
+    damaged()
+    assert outcomes["opened"] and outcomes["refused"], outcomes

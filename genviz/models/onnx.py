@@ -25,9 +25,9 @@ import torch
 import torch.nn.functional as F
 from onnx import TensorProto, helper, numpy_helper
 
+from genviz.files import first_line
 from genviz.metrics import mse, negative_elbo, psnr
 from genviz.models.base import GenerativeModel, ModelConfig
-from genviz.files import first_line
 from genviz.onnxfile import ONNXFileError, graph_io, read_onnx
 
 DECODER_FILE, ENCODER_FILE, PRIOR_FILE = "decoder.onnx", "encoder.onnx", "prior.safetensors"
@@ -45,7 +45,9 @@ class ONNXConfig(ModelConfig):
     latent_shape: tuple[int, ...] = (16,)  # one latent as the decoder takes it; genviz's z is its flat C-order view
     pixel_range: tuple[float, float] = (0.0, 1.0)  # the encoder's input and the decoder's output; genviz shows [0, 1]
     encoder_outputs: str = "none"  # "none": no encoder.onnx; "code": one tensor; "mean-logvar": a Gaussian posterior
-    prior: str = "standard-normal"  # or "fitted": a diagonal Gaussian fitted to the encoded test set (prior.safetensors)
+    prior: str = (
+        "standard-normal"  # or "fitted": a diagonal Gaussian fitted to the encoded test set (prior.safetensors)
+    )
     likelihood: str = "none"  # "bernoulli": the decoded pixels are the probabilities of p(x|z) (an ELBO, an NLL)
     decoder_sha256: str = ""  # of decoder.onnx, checked when the folder is opened
     encoder_sha256: str = ""  # of encoder.onnx ("" without one)
@@ -199,6 +201,16 @@ def wrap_encoder(model: onnx.ModelProto, config: ONNXConfig, path: Path) -> onnx
     return wrapped
 
 
+def wrapped(wrap, model: onnx.ModelProto, config: ONNXConfig, path: Path) -> onnx.ModelProto:
+    """`wrap(model, config, path)`; what onnx raises while a strange graph is rewritten, as an ONNXFileError."""
+    try:
+        return wrap(model, config, path)
+    except ONNXFileError:
+        raise
+    except Exception as e:  # onnx.compose and protobuf raise many types on graphs they cannot rename
+        raise ONNXFileError(f"{path}: cannot be wrapped into genviz's tensor contract ({first_line(e)})") from None
+
+
 def _replace_io(graph: onnx.GraphProto, inputs: list, outputs: list) -> None:
     initialisers = {t.name for t in graph.initializer}
     kept = [i for i in graph.input if i.name in initialisers]  # older IRs list initialisers as inputs too
@@ -260,9 +272,10 @@ class ONNXModel(GenerativeModel):
             if file in c.files and digest and path.is_file() and sha256(path) != digest:
                 raise ONNXFileError(f"{path}: its SHA-256 is not the one config.json records; the file was changed")
         decoder = read_onnx(folder / DECODER_FILE)
-        self.decoder_graph = wrap_decoder(decoder, c, folder / DECODER_FILE)
+        self.decoder_graph = wrapped(wrap_decoder, decoder, c, folder / DECODER_FILE)
         if c.encoder_outputs != "none":
-            self.encoder_graph = wrap_encoder(read_onnx(folder / ENCODER_FILE), c, folder / ENCODER_FILE)
+            path = folder / ENCODER_FILE
+            self.encoder_graph = wrapped(wrap_encoder, read_onnx(path), c, path)
         if c.prior == "fitted":
             from safetensors.torch import load_file
 
@@ -406,4 +419,3 @@ class ONNXModel(GenerativeModel):
         if self.has_likelihood:
             figures["test_negative_elbo_nats"] = negative_elbo(self, x, generator)
         return figures
-
