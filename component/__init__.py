@@ -152,7 +152,8 @@ def latent_sliders(
         class_vector: (D,) the class direction (mean of the target class minus the source's); may change
             without the controls being drawn again.
         traversal: the row under the controls, decoded with each z in the same batch: {"index": the dimension,
-            "values": what it is set to in each picture, "caption": the row's caption}; None for no row.
+            "values": what it is set to in each picture, "caption": the row's caption}, or {"direction": k,
+            "values": how many spreads each picture moves z along directions[k], "caption": ...}; None for no row.
         show: draw the controls; False keeps the component 0 px high while it loads and checks the decoder.
         size: the decoded image's width on the page, in CSS pixels (rounded to whole pixels per pixel).
         key: Streamlit's widget key; give one, so that the iframe and its decoder session survive reruns.

@@ -10,8 +10,8 @@ import ui
 from component import latent_sliders
 from genviz import latent as lt
 from genviz.images import enlarge, png_bytes, to_pil
+from ui import sliders as sl
 
-MAX_SLIDERS = 32
 MAX_SEED = 2**31 - 1
 STARTS = ["Random latent", "Test image", "Map point", "Pasted latent"]
 # GENVIZ_SLIDER_FRAGMENT=0 draws the editor outside a fragment, so that a slider reruns the whole
@@ -89,7 +89,10 @@ if st.session_state.get("slider_base_id") != (path, base_id):
 if st.button("Reset", icon=":material/restart_alt:"):
     st.session_state.slider_gen += 1
 gen = st.session_state.slider_gen
-dims = order[:MAX_SLIDERS].tolist()
+dims = sl.slider_dims(order)  # every dimension, or none
+traversable = dims or list(range(len(pcs)))  # what the traversal row moves: dimensions, else directions
+if not dims:
+    st.caption(sl.why_no_dims(model.latent_dim))
 known = sorted(set(labels.tolist()) - {-1})  # classes with latents, for the class direction
 names = ui.class_names(model)
 
@@ -103,6 +106,12 @@ def edited(value) -> torch.Tensor:
     values = {d: value(f"dim-{gen}-{d}", float(base[d])) for d in dims}
     amounts = [value(f"pc-{gen}-{k}", 0.0) for k in range(len(pcs))]
     return lt.edit_latent(base, values, pcs, spreads, amounts, shift, along)
+
+
+def traversed() -> int:
+    """The dimension, or principal direction, that the traversal row moves."""
+    label = "Traversal of " + ("dimension" if dims else "principal direction")
+    return st.selectbox(label, traversable, format_func=lambda c: sl.traversal_name(c, not dims), key=f"trav-{gen}")
 
 
 def draw(where, z: torch.Tensor) -> None:
@@ -139,19 +148,6 @@ def live_editor() -> bool:
     if (state := ui.live(path, key, "The sliders decode")) is None:
         return False
     controls_id = f"{path}|{gen}"
-    dim_specs = []
-    for d in dims:
-        low = min(float(centre[d] - 4 * std[d]), float(base[d]))
-        high = max(float(centre[d] + 4 * std[d]), float(base[d]))
-        dim_specs.append(
-            {"key": f"dim-{gen}-{d}", "index": d, "label": f"z[{d}]", "min": low, "max": high,
-             "step": (high - low) / 100, "value": float(base[d])}
-        )  # fmt: skip
-    pc_specs = [
-        {"key": f"pc-{gen}-{k}", "label": f"Principal direction {k + 1}", "spread": float(spreads[k]),
-         "min": -3.0, "max": 3.0, "step": 0.1, "value": 0.0}
-        for k in range(len(pcs))
-    ]  # fmt: skip
     class_spec = class_vector = None
     if len(known) >= 2:
         source = st.session_state.get(f"from-{gen}", known[0])
@@ -159,12 +155,11 @@ def live_editor() -> bool:
         class_vector = lt.class_direction(data_z, labels, source, target).numpy()
         class_spec = {"key": f"cls-{gen}", "label": "Along the class direction", "min": -1.0, "max": 2.0,
                       "step": 0.05, "value": 0.0}  # fmt: skip
-    d = st.session_state.get(f"trav-{gen}", dims[0])
-    steps = (centre[d] + torch.linspace(-3.0, 3.0, 7) * std[d]).tolist()  # as lt.traversal sets them
-    row = {"index": d, "values": steps, "caption": f"z[{d}] from {steps[0]:.2f} to {steps[-1]:.2f} (-3 to +3 sigma)"}
+    row = sl.traversal_row(centre, std, spreads, st.session_state.get(f"trav-{gen}", traversable[0]), not dims)
     latent_sliders(
         state.decoder, base.detach().float().numpy(), tuple(model.image_shape),
-        controls_id=controls_id, dims=dim_specs, directions=pc_specs,
+        controls_id=controls_id, dims=sl.dim_specs(dims, centre, std, base, gen),
+        directions=sl.direction_specs(spreads, gen),
         direction_vectors=pcs.detach().float().reshape(len(pcs), model.latent_dim).numpy(),
         class_spec=class_spec, class_vector=class_vector, traversal=row, show=state.drawn, key=key,
     )  # fmt: skip
@@ -174,7 +169,7 @@ def live_editor() -> bool:
     z = edited(lambda key, default: values.get(key, default))
     class_direction({}, amount=False)
     st.code(lt.format_latent(z), language=None, wrap_lines=True)
-    st.selectbox("Traversal of dimension", dims, format_func=lambda d: f"z[{d}]", key=f"trav-{gen}")
+    traversed()
     return True
 
 
@@ -189,18 +184,17 @@ def editor() -> None:
     draw(slot, z)
     chosen = {}  # each control's value by its widget key, as the widgets return them
     with controls:
-        tabs = st.tabs(["Dimensions", "Directions", "Traversal"])
-        with tabs[0]:
-            st.caption(f"{len(dims)} of {model.latent_dim} dimensions, {model.dimension_order_name}.")
-            columns = st.columns(4)
+        tabs = st.tabs((["Dimensions"] if dims else []) + ["Directions", "Traversal"])
+        if dims:
+            tabs[0].caption(f"All {len(dims)} dimensions, {model.dimension_order_name}.")
+            columns = tabs[0].columns(4)
             for j, d in enumerate(dims):
-                low = min(float(centre[d] - 4 * std[d]), float(base[d]))
-                high = max(float(centre[d] + 4 * std[d]), float(base[d]))
+                low, high = sl.dim_range(centre, std, base, d)
                 key = f"dim-{gen}-{d}"
                 chosen[key] = columns[j % 4].slider(
                     f"z[{d}]", low, high, float(base[d]), (high - low) / 100, key=key, format="%.2f"
                 )
-        with tabs[1]:
+        with tabs[-2]:
             st.caption(f"Principal directions of {model.directions_name}, in standard deviations along each.")
             for k in range(len(pcs)):
                 key = f"pc-{gen}-{k}"
@@ -211,11 +205,9 @@ def editor() -> None:
         if not torch.equal(final := edited(lambda key, default: chosen[key]), z):
             z = final
             draw(slot, z)
-        with tabs[2]:
-            d = st.selectbox("Dimension", dims, format_func=lambda d: f"z[{d}]", key=f"trav-{gen}")
-            images, values = lt.traversal(model, z, d)
-            caption = f"z[{d}] from {values[0]:.2f} to {values[-1]:.2f} (-3 to +3 sigma)"
-            ui.show_tiled(st, images, len(images), caption)
+        with tabs[-1]:
+            row = sl.traversal_row(centre, std, spreads, traversed(), not dims)
+            ui.show_tiled(st, sl.traversal_images(model, z, row, pcs, spreads), len(row["values"]), row["caption"])
 
 
 (st.fragment(editor) if FRAGMENT else editor)()

@@ -13,8 +13,9 @@ let text: HTMLElement;
 let panel: HTMLElement;
 let row: HTMLCanvasElement;
 let rowCaption: HTMLElement;
-// The traversal row: z with dimension `index` set to each of `values`, decoded in the same batch as z.
-let traversal: { index: number; values: number[]; caption: string } | null = null;
+// The traversal row, decoded in the same batch as z: z with dimension `index` set to each of `values`, or (a latent
+// too wide for dimension sliders) z moved each of `values` spreads along principal direction `direction`.
+let traversal: { index?: number; direction?: number; values: number[]; caption: string } | null = null;
 let reportedOk = "";
 let controlsId = "";
 let classId = "";
@@ -44,7 +45,7 @@ function layout(): void {
   top.append(picture, panel);
   const figure = document.createElement("figure");
   figure.className = "traversal";
-  row = picturedCanvas("Traversal of one dimension", "live-traversal");
+  row = picturedCanvas("Traversal", "live-traversal");
   rowCaption = document.createElement("figcaption");
   figure.append(row, rowCaption);
   root.append(top, figure);
@@ -74,7 +75,14 @@ function redraw(since?: number): void {
   const batch = new Float32Array((1 + steps) * d);
   for (let i = 0; i <= steps; i++) {
     batch.set(z, i * d);
-    if (i) batch[i * d + traversal!.index] = traversal!.values[i - 1];
+    if (!i) continue;
+    const value = traversal!.values[i - 1];
+    const k = traversal!.direction;
+    if (k === undefined) batch[i * d + traversal!.index!] = value;
+    else {
+      const scale = Math.fround(value * specs.directions[k].spread); // as compose() moves along a direction
+      for (let j = 0; j < d; j++) batch[i * d + j] += scale * specs.directionVectors[k * d + j];
+    }
   }
   const shown = traversal;
   painter.request({
