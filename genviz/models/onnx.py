@@ -283,18 +283,24 @@ class ONNXModel(GenerativeModel):
                 fitted = load_file(folder / PRIOR_FILE)
                 self.set_prior(fitted["mean"], fitted["std"])
             except Exception as e:  # missing, corrupt, wrong keys or shapes: one message
-                raise ValueError(f"{folder / PRIOR_FILE}: not a readable fitted prior ({e})") from None
+                raise ValueError(f"{folder / PRIOR_FILE}: not a readable fitted prior ({first_line(e)})") from None
         try:
             self._decoder = session(self.decoder_graph)
-            self._encoder = session(self.encoder_graph) if self.encoder_graph else None
             raw = session(decoder)
             z = self.prior(CHECK_LATENTS, torch.Generator().manual_seed(0))
             (pixels,) = raw.run(None, {raw.get_inputs()[0].name: z.reshape(-1, *c.latent_shape).numpy()})
-        except ONNXFileError:
-            raise
         except Exception as e:  # onnxruntime's errors: a graph it cannot build or run
             raise ONNXFileError(f"{folder / DECODER_FILE}: does not run in onnxruntime ({first_line(e)})") from None
         self._check_decode(folder / DECODER_FILE, pixels)
+        if self.encoder_graph is not None:
+            try:
+                self._encoder = session(self.encoder_graph)
+                codes = self._run(self._encoder, "images", torch.rand(2, *c.image_shape))  # a test encode
+            except Exception as e:
+                raise ONNXFileError(f"{folder / ENCODER_FILE}: does not run in onnxruntime ({first_line(e)})") from None
+            if any(code.shape != (2, c.latent_dim) or not np.isfinite(code).all() for code in codes):
+                raise ONNXFileError(f"{folder / ENCODER_FILE}: a test encode gives {[x.shape[1:] for x in codes]} "
+                                    f"or non-finite values, not {c.latent_dim} finite numbers an image")  # fmt: skip
         return self
 
     def _check_decode(self, path: Path, pixels: np.ndarray) -> None:
@@ -321,8 +327,8 @@ class ONNXModel(GenerativeModel):
     def device(self) -> torch.device:
         return torch.device("cpu")  # onnxruntime takes and gives NumPy arrays on the host
 
-    def _run(self, session, name: str, x: torch.Tensor) -> list[np.ndarray]:
-        return session.run(None, {name: np.ascontiguousarray(x.detach().float().cpu().numpy())})
+    def _run(self, runner, name: str, x: torch.Tensor) -> list[np.ndarray]:
+        return runner.run(None, {name: np.ascontiguousarray(x.detach().float().cpu().numpy())})
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """z (B, latent_dim) -> images (B, C, H, W) in [0, 1]."""
