@@ -25,6 +25,7 @@ BENCHMARKS = (
     "load",
     "live_decode",
     "upload_prep",
+    "bring",
 )
 
 

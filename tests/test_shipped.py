@@ -6,10 +6,10 @@ import torch
 
 from genviz import latent as lt
 from genviz import load_model
-from genviz.checkpoint import find_checkpoints, read_config, read_metrics
+from genviz.checkpoint import find_checkpoints, model_files, read_config, read_metrics
 from genviz.data import load_dataset
 from genviz.metrics import frechet_distance
-from genviz.models import REGISTRY
+from genviz.models import model_class
 from training.evaluate import draw_samples, features, measure_test_set, missing, quality_bars
 from ui import CHECKPOINTS
 
@@ -18,10 +18,11 @@ from ui import CHECKPOINTS
 KNOWN_MISSES = {"mnist-gan FID <= mnist-vae FID / 3"}
 GAN_FID_MISS = "the shipped GAN's classifier-feature FID is 51.8 against 47.8 (a third of the VAE's)"
 SHIPPED = [
-    "cifar10-ae", "cifar10-jpg-classifier", "cifar10-vae", "mnist-ae", "mnist-beta-vae", "mnist-beta-vae-free-bits",
-    "mnist-cae", "mnist-classifier", "mnist-cvae", "mnist-dae", "mnist-gan", "mnist-sparse-ae", "mnist-vae",
-    "mnist-wgan-gp",
+    "cifar10-ae", "cifar10-diffusers-vae", "cifar10-jpg-classifier", "cifar10-vae", "mnist-ae", "mnist-beta-vae",
+    "mnist-beta-vae-free-bits", "mnist-cae", "mnist-classifier", "mnist-cvae", "mnist-dae", "mnist-gan",
+    "mnist-pytorch-vae", "mnist-sparse-ae", "mnist-vae", "mnist-wgan-gp",
 ]  # fmt: skip
+BROUGHT = ["cifar10-diffusers-vae", "mnist-pytorch-vae"]  # made by genviz.bring from code that is not genviz's
 
 
 def shipped(name: str):
@@ -37,12 +38,22 @@ def test_every_shipped_checkpoint_is_there_loads_and_decodes():
         images = model.sample(4, torch.Generator().manual_seed(0))
         assert images.shape == (4, *model.image_shape) and 0 <= images.min() and images.max() <= 1
         assert images.std() > 0.05, f"{name} decodes to a flat image"
-        assert (CHECKPOINTS / name / "model.safetensors").stat().st_size < 8 << 20  # a few MiB
+        assert sum(f.stat().st_size for f in model_files(CHECKPOINTS / name)) < 8 << 20  # a few MiB
 
 
 def test_cifar_cards_say_they_were_trained_on_the_jpeg_copy():
     for name in ("cifar10-ae", "cifar10-vae"):
         assert "Trained on a JPEG copy of CIFAR-10" in (CHECKPOINTS / name / "README.md").read_text()
+
+
+@pytest.mark.parametrize("name", BROUGHT)
+def test_brought_models_say_where_they_came_from_and_how_close_they_are(name):
+    config = read_config(CHECKPOINTS / name)
+    card = (CHECKPOINTS / name / "README.md").read_text()
+    assert config["family"] == "onnx" and "examples/" in config["training"]["origin"]
+    assert "Brought into genviz, not trained by it" in card and "examples/" in card
+    for check in ("check_decoder_max_abs_diff", "check_encoder_max_abs_diff"):
+        assert 0 <= config["training"][check] <= 1e-3
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -53,7 +64,8 @@ def test_metrics_were_measured_by_the_evaluation_suite(name):
     assert {"date", "device", "seconds"} <= evaluation.keys() and evaluation["test_images"] == 10_000
     assert "training.evaluate" in (CHECKPOINTS / name / "README.md").read_text()
     assert missing(CHECKPOINTS / name) == [], f"{name} lacks figures: python -m training.evaluate --missing"
-    model = REGISTRY[read_config(CHECKPOINTS / name)["family"]].model
+    config = read_config(CHECKPOINTS / name)
+    model = model_class(config["family"], config["model"])
     if model.explorable and model.has_exact_encoder:
         assert 0 < metrics["test_ssim"] <= 1
         assert metrics["rate_distortion"]["bits_at_20db"].keys() == {"model", "model_entropy", "jpeg", "webp"}

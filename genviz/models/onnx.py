@@ -34,7 +34,8 @@ DECODER_FILE, ENCODER_FILE, PRIOR_FILE = "decoder.onnx", "encoder.onnx", "prior.
 ENCODER_OUTPUTS = ("none", "code", "mean-logvar")
 PRIORS = ("standard-normal", "fitted")
 LIKELIHOODS = ("none", "bernoulli")
-RANGE_TOLERANCE = 0.25  # a test decode may leave the declared pixel range by this share of its width
+RANGE_TOLERANCE = 0.5  # a test decode may leave the declared pixel range by this share of its width (a decoder
+# of [-1, 1] declared [0, 1] leaves it by all of it; prior samples of a trained one overshoot by up to a third)
 CHECK_LATENTS = 8  # prior latents the test decode draws (seed 0)
 SEARCH_CANDIDATES, SEARCH_ROUNDS, SEARCH_STEPS = 512, 3, 32  # encode without an encoder: see `ONNXModel._search`
 
@@ -101,13 +102,15 @@ def sha256(path: Path) -> str:
 
 def session(model: onnx.ModelProto):
     """An onnxruntime session of `model`: on the CUDA execution provider where onnxruntime's GPU build is installed
-    and a GPU is present, else on the CPU."""
+    and a GPU is present, else on the CPU with as many threads as torch uses (`torch.set_num_threads`)."""
     import onnxruntime
 
     providers = ["CPUExecutionProvider"]
     if "CUDAExecutionProvider" in onnxruntime.get_available_providers() and torch.cuda.is_available():
         providers.insert(0, "CUDAExecutionProvider")
-    return onnxruntime.InferenceSession(model.SerializeToString(), providers=providers)
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    return onnxruntime.InferenceSession(model.SerializeToString(), options, providers=providers)
 
 
 def _float_input(model: onnx.ModelProto, path: Path, what: str) -> str:
