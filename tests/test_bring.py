@@ -18,6 +18,8 @@ from genviz.data import load_dataset, to_float
 from genviz.export import cached_decoder, module_onnx
 from genviz.models.onnx import ONNXModel
 
+# Most tests export small torch modules to ONNX (seconds each) and read MNIST: the slow set.
+pytestmark = pytest.mark.slow
 MNIST = {"image_shape": (1, 28, 28), "dataset": "mnist"}
 
 
@@ -258,7 +260,6 @@ def diffusers_vae():
     return vae.eval()
 
 
-@pytest.mark.slow
 def test_a_diffusers_autoencoder_is_brought_with_its_posterior(tmp_path):
     vae = diffusers_vae()
     vae.save_pretrained(tmp_path / "vae", safe_serialization=True)
@@ -290,7 +291,6 @@ def test_pickled_diffusers_weights_are_refused_in_words(tmp_path):
 LOADER_FUZZ_EXAMPLES = 300
 
 
-@pytest.mark.slow
 def test_the_loader_opens_or_refuses_damaged_graphs_in_words(vae_folder, tmp_path_factory):
     """A folder without digests (written by hand, not by genviz.bring) whose decoder.onnx is damaged: bit flips,
     overwritten ranges and truncations. Every one opens, and then decodes prior latents into [0, 1], or raises a
