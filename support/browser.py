@@ -144,3 +144,19 @@ def wait_for_frame(canvas, after: int, timeout_s: float = 60) -> None:
     while frames(canvas) <= after:
         assert time.monotonic() < deadline, "no new frame drawn"
         time.sleep(0.02)
+
+
+def drag_slider(page, slider, canvas, moves: int = 5) -> set[str]:
+    """Drag `slider` from its left end to its right in `moves` moves with the mouse held down (and left down),
+    waiting for a new frame of the live `canvas` after each: the canvas's pictures seen (data URLs), the first too."""
+    box = slider.bounding_box()
+    y = box["y"] + box["height"] / 2
+    seen, count = {canvas.evaluate("c => c.toDataURL()")}, frames(canvas)
+    page.mouse.move(box["x"] + 4, y)
+    page.mouse.down()
+    for i in range(1, moves + 1):
+        page.mouse.move(box["x"] + 4 + i * (box["width"] - 8) / moves, y, steps=3)
+        wait_for_frame(canvas, count)
+        count = frames(canvas)
+        seen.add(canvas.evaluate("c => c.toDataURL()"))
+    return seen

@@ -30,7 +30,7 @@ from genviz.images import enlarge, grid, to_pil
 from genviz.metrics import psnr
 from support.apptest import images, open_page
 from support.brought import DATASETS, DIFFUSERS_VAE, MLP_VAE, brought_checkpoints
-from support.browser import CHROMIUM, FLAGS, frames, missing_browser, serve, wait_for_frame
+from support.browser import CHROMIUM, FLAGS, drag_slider, missing_browser, serve, wait_for_frame
 from ui import sliders as sl
 
 pytestmark = pytest.mark.slow  # brings two models and builds their bundles (minutes), then runs the app on them
@@ -340,17 +340,7 @@ def test_the_mlp_vaes_slider_redraws_while_dragged(server, page, models):
     start = code.inner_text()
     assert close(blocks(canvas, model.image_shape), eight_bit(model, lt.parse_latent(start, 20)))
 
-    slider = frame.get_by_role("slider").first
-    box = slider.bounding_box()
-    y = box["y"] + box["height"] / 2
-    seen, count = {canvas.evaluate("c => c.toDataURL()")}, frames(canvas)
-    page.mouse.move(box["x"] + 4, y)
-    page.mouse.down()
-    for i in range(1, 6):
-        page.mouse.move(box["x"] + 4 + i * (box["width"] - 8) / 5, y, steps=3)
-        wait_for_frame(canvas, count)
-        count = frames(canvas)
-        seen.add(canvas.evaluate("c => c.toDataURL()"))
+    seen = drag_slider(page, frame.get_by_role("slider").first, canvas)
     assert len(seen) >= 3, "the canvas did not redraw during the drag"
     assert code.inner_text() == start  # Python hears of it on release
     page.mouse.up()

@@ -20,7 +20,7 @@ from genviz import latent as lt
 from genviz.checkpoint import load_model
 from genviz.data import to_float
 from support.apptest import images, open_page
-from support.browser import CHROMIUM, FLAGS, frames, missing_browser, serve, wait_for_frame
+from support.browser import CHROMIUM, FLAGS, drag_slider, missing_browser, serve, wait_for_frame
 from support.runs import tiny_config
 from training import train_run
 from ui import sliders as sl
@@ -185,17 +185,8 @@ def test_a_direction_slider_of_a_wide_latent_redraws_while_dragging(checkpoints,
         assert frame.locator(".latent").inner_text() == start
         assert traverses(tiles(traversal), tiles(canvas)[0])
 
-        slider = frame.get_by_role("slider", name="Principal direction 1", exact=True)
-        seen, count, row = {picture(canvas)}, frames(canvas), picture(traversal)
-        box = slider.bounding_box()
-        y = box["y"] + box["height"] / 2
-        page.mouse.move(box["x"] + 4, y)
-        page.mouse.down()
-        for i in range(1, 6):
-            page.mouse.move(box["x"] + 4 + i * (box["width"] - 8) / 5, y, steps=3)
-            wait_for_frame(canvas, count)
-            count = frames(canvas)
-            seen.add(picture(canvas))
+        row = picture(traversal)
+        seen = drag_slider(page, frame.get_by_role("slider", name="Principal direction 1", exact=True), canvas)
         assert len(seen) >= 3, "the canvas did not redraw during the drag"
         assert picture(traversal) != row and traverses(tiles(traversal), tiles(canvas)[0])  # in the same decode
         assert code.inner_text() == start  # Python hears nothing before the release
