@@ -34,7 +34,7 @@ from torch import nn
 from genviz.checkpoint import CARD_FILE, METRICS_FILE, CheckpointError, dataset_info, load_model, model_card
 from genviz.data import DatasetError, load_dataset, to_float
 from genviz.export import ExportError, module_onnx
-from genviz.files import first_line
+from genviz.files import first_line, replace_folder
 from genviz.models.onnx import (
     DECODER_FILE,
     ENCODER_FILE,
@@ -152,6 +152,7 @@ def from_diffusers(
     *,
     dataset: str,
     out: str | Path,
+    prior: str = "fitted",
     class_names: list[str] | None = None,
     origin: str | None = None,
     bundle: bool = True,
@@ -160,7 +161,7 @@ def from_diffusers(
 ) -> Path:
     """Bring a diffusers `AutoencoderKL` folder (`save_pretrained`'s config.json and
     diffusion_pytorch_model.safetensors): its decoder, and its encoder's Gaussian posterior, in pixels [-1, 1];
-    the prior a Gaussian fitted to the encoded test set (its latents are not N(0, I))."""
+    by default the prior a Gaussian fitted to the encoded test set (its latents are not N(0, I))."""
     folder = Path(folder)
     weights = folder / "diffusion_pytorch_model.safetensors"
     if not (folder / "config.json").is_file():
@@ -190,7 +191,7 @@ def from_diffusers(
     return from_torch(
         _DiffusersDecoder(vae), _DiffusersEncoder(vae),
         latent_shape=(c.latent_channels, size // factor, size // factor), image_shape=(c.in_channels, size, size),
-        dataset=dataset, out=out, encoder_outputs="mean-logvar", pixel_range=(-1, 1), prior="fitted",
+        dataset=dataset, out=out, encoder_outputs="mean-logvar", pixel_range=(-1, 1), prior=prior,
         class_names=class_names, origin=origin or f"diffusers AutoencoderKL from {folder}", bundle=bundle,
         overwrite=overwrite, say=say,
     )  # fmt: skip
@@ -327,10 +328,7 @@ def _bring(
         (temp / METRICS_FILE).write_text("{}\n", encoding="utf-8")
         (temp / CARD_FILE).write_text(model_card(config, {}, name=out.name), encoding="utf-8")
         _open(temp, out)
-        temp.chmod(0o755)  # mkdtemp's folder is the owner's only
-        if out.exists():
-            shutil.rmtree(out)
-        temp.rename(out)
+        replace_folder(temp, out)  # an older folder is replaced whole, or kept if this fails
     finally:
         shutil.rmtree(temp, ignore_errors=True)
     say(f"Brought into {out}")
@@ -451,7 +449,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--prior",
         choices=("standard-normal", "fitted"),
-        help="where samples come from (default: fitted for a code encoder, else standard-normal)",
+        help="where samples come from (default: fitted for a code encoder and for diffusers, else standard-normal)",
     )
     parser.add_argument(
         "--likelihood",
@@ -478,7 +476,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     try:
         if args.diffusers:
-            from_diffusers(args.diffusers, **common)
+            from_diffusers(args.diffusers, prior=args.prior or "fitted", **common)
         else:
             from_onnx(
                 args.decoder, args.encoder, latent_shape=args.latent_shape, image_shape=args.image_shape,

@@ -51,6 +51,7 @@ import torch
 
 from genviz.checkpoint import CheckpointError, find_checkpoints, find_classifier, fingerprint, first_line, read_config
 from genviz.data import DatasetError, load_dataset, to_float
+from genviz.files import replace_folder
 
 FORMAT = 1
 BUNDLE_DIR = "explore"
@@ -482,7 +483,7 @@ def _thumbnails(parent: Path, dataset: str, images: torch.Tensor, positions: np.
                 "tiles": tiles,
             }
             (temp / INDEX_FILE).write_text(json.dumps(index, indent=1) + "\n", encoding="utf-8")
-            _replace_folder(temp, folder)
+            replace_folder(temp, folder)
         finally:
             shutil.rmtree(temp, ignore_errors=True)
         found = tiles
@@ -505,27 +506,6 @@ def _read_thumbnails(folder: Path, layout: dict, positions_sha: str) -> list[dic
         return [{"name": t["name"], "sha256": t["sha256"], "bytes": t["bytes"]} for t in tiles]
     except (OSError, ValueError, KeyError, TypeError, RecursionError):
         return None
-
-
-def _replace_folder(temp: Path, folder: Path) -> None:
-    """Put the finished folder `temp` at `folder` by renames: a reader sees the old folder or the new one."""
-    for path in temp.iterdir():
-        os.chmod(path, 0o644)
-    os.chmod(temp, 0o755)
-    old = None
-    if folder.exists():
-        old = folder.with_name(f".{folder.name}.old-{os.getpid()}-{time.monotonic_ns()}")
-        os.replace(folder, old)
-    try:
-        os.replace(temp, folder)
-    except OSError:
-        if old is not None and not folder.exists():
-            os.replace(old, folder)  # put the old one back
-            old = None
-        raise
-    finally:
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
 
 
 def _save_safetensors(path: Path, arrays: dict[str, np.ndarray]) -> None:
@@ -652,7 +632,7 @@ def build_bundle(checkpoint, n: int | None = None, progress: Progress | None = N
         for path in temp.iterdir():
             with open(path, "rb") as f:
                 os.fsync(f.fileno())
-        _replace_folder(temp, folder)
+        replace_folder(temp, folder)
     finally:
         shutil.rmtree(temp, ignore_errors=True)
     rest(2, 2)

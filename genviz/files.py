@@ -4,7 +4,9 @@ OSError and leaves the old file whole. Checkpoints, datasets' caches, maps and i
 import io
 import json
 import os
+import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -68,3 +70,25 @@ def write_torch(path: str | os.PathLike, obj) -> None:
 
 def write_json(path: str | os.PathLike, data: dict) -> None:
     write_text(path, json.dumps(data, indent=2) + "\n")
+
+
+def replace_folder(temp: Path, folder: Path) -> None:
+    """Put the finished folder `temp` (its files directly in it) at `folder` by renames: a reader sees the old
+    folder or the new one, and a failure leaves the old one."""
+    for path in temp.iterdir():
+        os.chmod(path, 0o644)
+    os.chmod(temp, 0o755)
+    old = None
+    if folder.exists():
+        old = folder.with_name(f".{folder.name}.old-{os.getpid()}-{time.monotonic_ns()}")
+        os.replace(folder, old)
+    try:
+        os.replace(temp, folder)
+    except OSError:
+        if old is not None and not folder.exists():
+            os.replace(old, folder)  # put the old one back
+            old = None
+        raise
+    finally:
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)

@@ -205,6 +205,11 @@ def test_a_decoder_outside_its_declared_range_is_refused(tmp_path):
     with pytest.raises(BringError, match=refusal):
         from_torch(Wide(), latent_shape=(8,), out=tmp_path / "wide", bundle=False, **MNIST)
     assert not (tmp_path / "wide").exists() and not list(tmp_path.glob(".wide.bring-*"))  # nothing half-written
+    (tmp_path / "kept").mkdir()
+    (tmp_path / "kept" / "notes.txt").write_text("mine")
+    with pytest.raises(BringError, match=refusal):  # a failed overwrite leaves the folder as it was
+        from_torch(Wide(), latent_shape=(8,), out=tmp_path / "kept", overwrite=True, bundle=False, **MNIST)
+    assert [p.name for p in (tmp_path / "kept").iterdir()] == ["notes.txt"]
 
 
 def test_an_export_that_differs_from_its_source_is_refused(tmp_path, monkeypatch):
