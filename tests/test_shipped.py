@@ -50,8 +50,8 @@ def test_cifar_cards_say_they_were_trained_on_the_jpeg_copy():
 def test_brought_models_say_where_they_came_from_and_how_close_they_are(name):
     config = read_config(CHECKPOINTS / name)
     card = (CHECKPOINTS / name / "README.md").read_text()
-    assert config["family"] == "onnx" and "examples/" in config["training"]["origin"]
-    assert "Brought into genviz, not trained by it" in card and "examples/" in card
+    assert config["family"] == "onnx" and "python -m examples." in config["training"]["origin"]
+    assert "Brought into genviz, not trained by it" in card and "python -m examples." in card
     for check in ("check_decoder_max_abs_diff", "check_encoder_max_abs_diff"):
         assert 0 <= config["training"][check] <= 1e-3
 
