@@ -328,9 +328,10 @@ def test_the_map_draws_from_the_bundle_and_hovering_decodes_as_the_server_does(s
 
 @pytest.mark.browser
 @needs_browser
-def test_the_mlp_vaes_slider_redraws_while_dragged(server, page, models):
-    model = models[MLP_VAE]
-    page.goto(f"{server}/sliders?model={MLP_VAE}")
+@pytest.mark.parametrize("name", NAMES)  # the MLP VAE's first slider moves a dimension, the 256-dim one's a direction
+def test_the_first_slider_redraws_while_dragged(server, page, models, name):
+    model = models[name]
+    page.goto(f"{server}/sliders?model={name}")
     frame = page.frame_locator(FRAME)
     canvas = frame.locator("canvas[data-testid=live-canvas]")
     expect(canvas).to_be_visible()
@@ -338,14 +339,14 @@ def test_the_mlp_vaes_slider_redraws_while_dragged(server, page, models):
     expect(page.get_by_test_id("stSlider")).to_have_count(0)  # the component's sliders, not Streamlit's
     code = page.get_by_test_id("stCode").filter(has_text="[").last
     start = code.inner_text()
-    assert close(blocks(canvas, model.image_shape), eight_bit(model, lt.parse_latent(start, 20)))
+    assert close(blocks(canvas, model.image_shape), eight_bit(model, lt.parse_latent(start, model.latent_dim)))
 
     seen = drag_slider(page, frame.get_by_role("slider").first, canvas)
     assert len(seen) >= 3, "the canvas did not redraw during the drag"
     assert code.inner_text() == start  # Python hears of it on release
     page.mouse.up()
     expect(code).not_to_have_text(start)
-    moved = lt.parse_latent(code.inner_text(), 20)
+    moved = lt.parse_latent(code.inner_text(), model.latent_dim)
     assert close(blocks(canvas, model.image_shape), eight_bit(model, moved))
     expect(page.get_by_test_id("stException")).to_have_count(0)
 
