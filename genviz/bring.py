@@ -35,18 +35,10 @@ from genviz.checkpoint import CARD_FILE, METRICS_FILE, CheckpointError, dataset_
 from genviz.data import DatasetError, load_dataset, to_float
 from genviz.export import ExportError, module_onnx
 from genviz.files import first_line, replace_folder
-from genviz.models.onnx import (
-    DECODER_FILE,
-    ENCODER_FILE,
-    ENCODER_OUTPUTS,
-    PRIOR_FILE,
-    ONNXConfig,
-    sha256,
-    wrap_encoder,
-    wrapped,
-)
-from genviz.models.onnx import session as session_of
+from genviz.models.onnx import DECODER_FILE, ENCODER_FILE, ENCODER_OUTPUTS, PRIOR_FILE, ONNXConfig, sha256
 from genviz.onnxfile import ONNXFileError, graph_io, read_onnx
+from genviz.onnxwrap import session as session_of
+from genviz.onnxwrap import wrap_encoder, wrapped
 
 TOLERANCE = 1e-3  # largest difference from the source a brought model may show, per pixel in [0, 1] or latent entry
 CHECK_LATENTS = 16  # prior latents (seed 0) decoded by both
