@@ -73,10 +73,10 @@ def write_json(path: str | os.PathLike, data: dict) -> None:
 
 
 def replace_folder(temp: Path, folder: Path) -> None:
-    """Put the finished folder `temp` (its files directly in it) at `folder` by renames: a reader sees the old
-    folder or the new one, and a failure leaves the old one."""
+    """Put the finished folder `temp` at `folder` by renames: a reader sees the old folder or the new one, and a
+    failure leaves the old one. Its entries are made readable by all (mkdtemp's and mkstemp's are the owner's)."""
     for path in temp.iterdir():
-        os.chmod(path, 0o644)
+        os.chmod(path, 0o755 if path.is_dir() else 0o644)
     os.chmod(temp, 0o755)
     old = None
     if folder.exists():

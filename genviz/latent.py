@@ -20,6 +20,10 @@ __all__ = ["principal_directions"]  # re-exported: directions are latent-space t
 Progress = Callable[[int, int], None]  # (done, total)
 METHODS = ("umap", "pca")
 UMAP_TRANSFORM_SEED = 42  # umap.UMAP's default transform_seed, which its inverse_transform draws from
+# A latent of up to this many dimensions gets a slider for each; a wider one (a brought autoencoder's (4, 8, 8) is
+# 256) gets none and is moved along its directions: hundreds of sliders, each moving the picture too little to see,
+# would bury them. The app's sliders and a static site (genviz.site) alike.
+MAX_SLIDERS = 64
 
 
 @torch.no_grad()

@@ -8,9 +8,8 @@ from typing import NamedTuple
 import streamlit as st
 
 import ui
-from genviz import CheckpointError
+from genviz import CheckpointError, models
 from genviz.checkpoint import find_checkpoints, model_card, read_config, read_metrics
-from genviz import models
 from genviz.models import GenerativeModel, Model
 from ui.params import drop_from_url, to_url
 from ui.resources import cached_model

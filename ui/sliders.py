@@ -1,7 +1,7 @@
 """The Latent sliders page's controls, for the server's widgets and the browser's (component `latent_sliders`)
 alike: which dimensions get a slider, the controls' ranges, and the traversal row.
 
-A latent of up to MAX_SLIDERS dimensions gets a slider for each; a wider one (a brought autoencoder's (4, 8, 8)
+A latent of up to lt.MAX_SLIDERS dimensions gets a slider for each; a wider one (a brought autoencoder's (4, 8, 8)
 latent is 256) gets none and is moved along its principal and class directions only, its traversal row along a
 principal direction: hundreds of sliders, each nudging the picture too little to see, would bury the directions.
 """
@@ -11,20 +11,19 @@ import torch
 from genviz import latent as lt
 from genviz.models.base import GenerativeModel
 
-MAX_SLIDERS = 64
 SIGMAS = torch.linspace(-3.0, 3.0, 7)  # the traversal row's 7 steps, in spreads (as lt.traversal's defaults)
 
 
 def slider_dims(order: torch.Tensor) -> list[int]:
     """The dimensions with a slider, in the model's display order (`dimension_order`, (D,)): all, or none past
-    MAX_SLIDERS."""
-    return order.tolist() if len(order) <= MAX_SLIDERS else []
+    lt.MAX_SLIDERS."""
+    return order.tolist() if len(order) <= lt.MAX_SLIDERS else []
 
 
 def why_no_dims(latent_dim: int) -> str:
     return (
         f"This model's latent has {latent_dim} dimensions: too many to move one by one (sliders are offered up to "
-        f"{MAX_SLIDERS}); move it along its principal directions and the class direction."
+        f"{lt.MAX_SLIDERS}); move it along its principal directions and the class direction."
     )
 
 

@@ -1,5 +1,6 @@
-// Builds ../build/ (or the folder given as its argument): index.html, index.js (the bundle, minified, deterministic: no timestamps, no absolute paths,
-// no source map) and the one onnxruntime-web file the bundle loads at run time, its single WASM binary.
+// Builds ../build/ (or the folder given as its argument): the Streamlit component's index.html and index.js, the static
+// site's site.html and site.js (`python -m genviz.site` copies them), each bundle minified and deterministic (no
+// timestamps, no absolute paths, no source map), and the one onnxruntime-web file both load at run time, its WASM binary.
 import { copyFileSync, mkdirSync, rmSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -12,8 +13,9 @@ mkdirSync(out, { recursive: true });
 
 await esbuild.build({
   absWorkingDir: here,
-  entryPoints: ["src/index.ts"],
-  outfile: join(out, "index.js"),
+  entryPoints: { index: "src/index.ts", site: "src/site/main.ts" },
+  loader: { ".css": "text" },
+  outdir: out,
   bundle: true,
   format: "esm",
   platform: "browser",
@@ -24,4 +26,5 @@ await esbuild.build({
   logLevel: "warning",
 });
 copyFileSync(join(here, "index.html"), join(out, "index.html"));
+copyFileSync(join(here, "site.html"), join(out, "site.html"));
 copyFileSync(join(here, "node_modules/onnxruntime-web/dist/ort-wasm-simd-threaded.wasm"), join(out, "ort-wasm-simd-threaded.wasm"));

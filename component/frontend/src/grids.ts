@@ -6,7 +6,7 @@
 // {alive: true} before it has sent a decoder, or {ok: false, error}.
 import { drawGrid, picturedCanvas } from "./canvas";
 import { choiceControl, rangeControl, type ChoiceSpec, type ControlSpec } from "./controls";
-import { failIn, fitTo, floats, setValue, type RenderArgs } from "./messages";
+import { failIn, fitTo, floats, mount, setValue, type RenderArgs } from "./host";
 import { announce, message, Painter } from "./painter";
 import { interpolate, interpolateGrid, type Method } from "./paths";
 import { priorLatents, type PriorControl } from "./prior";
@@ -27,14 +27,12 @@ let controlsId = "";
 let reportedOk = "";
 let args: RenderArgs = {};
 const values = new Map<string, number | string>();
-const painter = new Painter(fail);
+const painter = new Painter("grids", fail);
 
 function layout(): void {
   if (root) return;
-  document.getElementById("grid")?.remove();
   root = document.createElement("div");
-  root.id = "live";
-  root.className = "grids";
+  root.className = "live grids";
   root.hidden = true;
   panel = document.createElement("div");
   panel.className = "controls";
@@ -43,7 +41,7 @@ function layout(): void {
   caption = document.createElement("figcaption");
   figure.append(canvas, caption);
   root.append(panel, figure);
-  document.body.append(root);
+  mount("grids", root);
 }
 
 function fit(): void {
@@ -51,11 +49,11 @@ function fit(): void {
 }
 
 function fail(error: unknown): void {
-  failIn(root, message(error));
+  failIn("grids", root, message(error));
 }
 
 function report(): void {
-  setValue({ ok: true, controls_id: controlsId, values: Object.fromEntries(values) });
+  setValue("grids", { ok: true, controls_id: controlsId, values: Object.fromEntries(values) });
 }
 
 /** The latents the controls set now, and how to show them. */
@@ -134,7 +132,7 @@ function build(): void {
 export function renderGrid(next: RenderArgs): void {
   layout();
   const model = next.decoder instanceof Uint8Array ? next.decoder : new Uint8Array(0);
-  if (announce(String(next.decoder_id ?? ""))) return;
+  if (announce("grids", String(next.decoder_id ?? ""))) return;
   painter.use(String(next.decoder_id), model);
   if (painter.failed) return;
   args = next;

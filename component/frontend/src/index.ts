@@ -1,11 +1,12 @@
-// genviz's decoder canvas. Grid mode: decodes the latents Python sends with the decoder it sends, draws them, and reports
+// genviz's Streamlit component (its host: streamlit.ts). Grid mode: decodes the latents Python sends with the decoder it sends, draws them, and reports
 // {ok, n, ms} (and the decoded pixels when asked) or {ok: false, error} so the page can fall back.
 import { drawGrid } from "./canvas";
 import { Decoder } from "./decoder";
 import { renderGrid } from "./grids";
 import { renderSliders } from "./live";
 import { renderMap } from "./map";
-import { listen, setHeight, setValue, type RenderArgs } from "./messages";
+import { setHeight, setValue, useHost, type RenderArgs } from "./host";
+import { listen, streamlitHost } from "./streamlit";
 
 const canvas = document.getElementById("grid") as HTMLCanvasElement;
 let decoderId: string | null = null;
@@ -50,18 +51,19 @@ async function render(args: RenderArgs): Promise<void> {
     setHeight(canvas.height + 4);
     const value: Record<string, unknown> = { ok: true, n, dims: out.dims, ms };
     if (report) value.pixels = base64(new Uint8Array(out.data.buffer, out.data.byteOffset, out.data.byteLength));
-    setValue(value);
+    setValue("grid", value);
   } catch (error) {
     decoder = null;
     decoderId = null;
     canvas.width = canvas.height = 0;
     setHeight(0);
-    setValue({ ok: false, error: message(error) });
+    setValue("grid", { ok: false, error: message(error) });
   }
 }
 
 // "grid" (the default): decode a batch and draw it; "sliders": the live latent sliders (live.ts); "prior" and
 // "path": the Sample and Interpolate pages' live grids (grids.ts); "map": the Latent map page's map (map.ts).
+useHost(streamlitHost);
 listen((args) => {
   if (args.mode === "sliders") renderSliders(args);
   else if (args.mode === "prior" || args.mode === "path") renderGrid(args);

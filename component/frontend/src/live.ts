@@ -3,7 +3,7 @@
 // {alive: true} when it first runs without a decoder (so Python exports one only for a real browser),
 // {ok: true, controls_id, values, z} once the decoder has drawn and on every `change`, or {ok: false, error}.
 import { drawGrid, picturedCanvas } from "./canvas";
-import { failIn, fitTo, floats, setValue, type RenderArgs } from "./messages";
+import { failIn, fitTo, floats, mount, setValue, type RenderArgs } from "./host";
 import { announce, message, Painter } from "./painter";
 import { buildControls, compose, formatLatent, type Controls, type SliderSpecs } from "./sliders";
 
@@ -23,13 +23,12 @@ let specs: SliderSpecs | null = null;
 let controls: Controls | null = null;
 let imageShape: number[] = [1, 28, 28];
 let size = 280;
-const painter = new Painter(fail);
+const painter = new Painter("sliders", fail);
 
 function layout(): void {
   if (root) return;
-  document.getElementById("grid")?.remove();
   root = document.createElement("div");
-  root.id = "live";
+  root.className = "live";
   root.hidden = true;
   const picture = document.createElement("div");
   picture.className = "picture";
@@ -49,7 +48,7 @@ function layout(): void {
   rowCaption = document.createElement("figcaption");
   figure.append(row, rowCaption);
   root.append(top, figure);
-  document.body.append(root);
+  mount("sliders", root);
 }
 
 function fit(): void {
@@ -59,11 +58,11 @@ function fit(): void {
 function report(ms?: number): void {
   if (!specs || !controls) return;
   const z = compose(specs, controls.values);
-  setValue({ ok: true, controls_id: controlsId, values: Object.fromEntries(controls.values), z: Array.from(z), ms });
+  setValue("sliders", { ok: true, controls_id: controlsId, values: Object.fromEntries(controls.values), z: Array.from(z), ms });
 }
 
 function fail(error: unknown): void {
-  failIn(root, message(error));
+  failIn("sliders", root, message(error));
 }
 
 /** z and its traversal row, decoded in one batch. */
@@ -114,7 +113,7 @@ function redraw(since?: number): void {
 export function renderSliders(args: RenderArgs): void {
   layout();
   const model = args.decoder instanceof Uint8Array ? args.decoder : new Uint8Array(0);
-  if (announce(String(args.decoder_id ?? ""))) return;
+  if (announce("sliders", String(args.decoder_id ?? ""))) return;
   imageShape = (args.image_shape as number[]) ?? imageShape;
   size = Number(args.size ?? 280);
   painter.use(String(args.decoder_id), model);

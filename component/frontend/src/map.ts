@@ -11,7 +11,7 @@
 // or {ok: false, error} when WebGL, WebAssembly or the decoder fails. Hovering never reports (no reruns).
 import createScatterplot, { createRenderer } from "regl-scatterplot";
 import { drawGrid } from "./canvas";
-import { failIn, fitTo, setValue, type RenderArgs } from "./messages";
+import { failIn, fitTo, mount, setValue, type RenderArgs } from "./host";
 import { markInput, markPainted, message, Painter } from "./painter";
 import { float32, int16, readSafetensors } from "./safetensors";
 import { matrixOf, paintMoved, panBy, PointGrid, sameView, viewOf, zoomAbout, type View } from "./moving";
@@ -104,13 +104,13 @@ let imageShape: [number, number, number] = [1, 28, 28];
 // NDC = (data - centre) / radius: the map's points fill [-1, 1] keeping their aspect.
 let centre: [number, number] = [0, 0];
 let radius = 1;
-const painter = new Painter(fail); // hover previews: stale requests dropped
-const pickPainter = new Painter(fail); // the pick panel's decodes, never dropped by hovering
+const painter = new Painter("map", fail); // hover previews: stale requests dropped
+const pickPainter = new Painter("map", fail); // the pick panel's decodes, never dropped by hovering
 
 function fail(error: unknown): void {
   if (failed) return;
   failed = true;
-  failIn(root, message(error));
+  failIn("map", root, message(error));
 }
 
 function element<K extends keyof HTMLElementTagNameMap>(tag: K, className = "", text = ""): HTMLElementTagNameMap[K] {
@@ -125,9 +125,7 @@ function layout(height: number): void {
     box.style.height = `${height}px`;
     return;
   }
-  document.getElementById("grid")?.remove();
-  root = element("div");
-  root.id = "map";
+  root = element("div", "map");
   box = element("div", "map-box");
   box.style.height = `${height}px`;
   canvas = element("canvas");
@@ -166,7 +164,7 @@ function layout(height: number): void {
   panel.setAttribute("aria-live", "polite");
   side.append(legend, panel);
   root.append(box, side);
-  document.body.append(root);
+  mount("map", root);
   buildToolbar();
   new ResizeObserver(() => fitTo(root)).observe(root);
 }
@@ -212,7 +210,7 @@ function dataBytes(id: string, sent: Uint8Array): Promise<Uint8Array> {
       stored ??
       new Promise<Uint8Array>((resolve) => {
         supply = { id, resolve };
-        setValue({ need: id });
+        setValue("map", { need: id });
       }),
   );
 }
@@ -230,7 +228,12 @@ function parse(bytes: Uint8Array): MapData {
   const tiles: Uint8Array[] = [];
   for (let t = 0; file.tensors.has(`tile_${String(t).padStart(3, "0")}`); t++)
     tiles.push(file.tensors.get(`tile_${String(t).padStart(3, "0")}`)!.bytes);
-  return { n, coords, labels, latents, d, thumbs: layout && tiles.length ? new Thumbnails(tiles, layout) : null };
+  // Tiles in the data (the app's), else at the URLs the host gives (a site's, shared by the models of a dataset).
+  const urls = (args.tile_urls as string[] | undefined) ?? [];
+  const urlLayout = (args.tile_layout as TileLayout | undefined) ?? null;
+  const thumbs =
+    layout && tiles.length ? Thumbnails.of(tiles, layout) : urlLayout && urls.length ? Thumbnails.fetched(urls, urlLayout) : null;
+  return { n, coords, labels, latents, d, thumbs };
 }
 
 /** n seeded points in 10 Gaussian clusters (mulberry32 + Box-Muller): the frame-rate benchmark's map. */
@@ -606,7 +609,7 @@ function onMove(event: MouseEvent): void {
 // ---- picks -----------------------------------------------------------------------------------------------------
 
 function report(): void {
-  setValue({ ok: true, drawn: data?.n ?? 0, pick, seq });
+  setValue("map", { ok: true, drawn: data?.n ?? 0, pick, seq });
 }
 
 function pickFigure(caption: string): HTMLCanvasElement {
@@ -645,11 +648,17 @@ function showPick(map: MapData, at?: Enclosing | null): void {
     const i = pick.index;
     panel.append(element("p", "title", `Point #${i} · ${name(i)}`));
     if (map.thumbs?.has(i)) void map.thumbs.draw(pickFigure("Image"), i, PICK_SCALE);
-    if (map.latents) pickDecode(pickFigure("Reconstruction"), row(map.latents, map.d, i), 1, 1, PICK_SCALE);
+    if (map.latents) {
+      pickDecode(pickFigure(String(args.decode_caption ?? "Reconstruction")), row(map.latents, map.d, i), 1, 1, PICK_SCALE);
+      if (args.show_latent) panel.append(latentText(row(map.latents, map.d, i)));
+    }
   } else if (pick.kind === "space") {
     panel.append(element("p", "title", `Empty space (${pick.x.toFixed(2)}, ${pick.y.toFixed(2)})`));
-    if (at && map.latents) pickDecode(pickFigure("Interpolated (Delaunay)"), blend(map.latents, map.d, at), 1, 1, PICK_SCALE);
-    else panel.append(element("p", "", "outside the map"));
+    if (at && map.latents) {
+      const z = blend(map.latents, map.d, at);
+      pickDecode(pickFigure("Interpolated (Delaunay)"), z, 1, 1, PICK_SCALE);
+      if (args.show_latent) panel.append(latentText(z));
+    } else panel.append(element("p", "", "outside the map"));
   } else {
     const index = pick.index;
     panel.append(element("p", "title", `${index.length} point${index.length === 1 ? "" : "s"} selected`));
@@ -660,9 +669,36 @@ function showPick(map: MapData, at?: Enclosing | null): void {
       const mean = new Float32Array(map.d);
       for (const i of index) for (let j = 0; j < map.d; j++) mean[j] += map.latents[i * map.d + j] / index.length;
       pickDecode(pickFigure("Decoded mean latent"), mean, 1, 1, PICK_SCALE);
+      if (args.show_latent) panel.append(latentText(mean));
     }
   }
   fitTo(root);
+}
+
+/** z as text, 4 decimals, for the pick panel where the host asks for it (`show_latent`). */
+function latentText(z: Float32Array): HTMLElement {
+  const text = element("pre", "latent", "[" + Array.from(z, (v) => v.toFixed(4)).join(", ") + "]");
+  text.setAttribute("aria-label", "Latent");
+  return text;
+}
+
+/** Show a pick the host restores (a shared link's) as if the hand had made it; reported as a pick is. */
+function restorePick(map: MapData, wanted: Pick): void {
+  let at: Enclosing | null = null;
+  if (wanted.kind === "point") {
+    const i = wanted.index;
+    if (!(Number.isInteger(i) && i >= 0 && i < map.n)) return;
+    pick = { kind: "point", index: i, x: map.coords[2 * i], y: map.coords[2 * i + 1] };
+  } else if (wanted.kind === "space") {
+    at = triangulation?.locate(wanted.x, wanted.y) ?? null;
+    pick = { kind: "space", x: wanted.x, y: wanted.y, triangle: at ? at.triangle : null, weights: at ? at.weights : null };
+  } else {
+    const index = wanted.index.filter((i) => Number.isInteger(i) && i >= 0 && i < map.n);
+    pick = { kind: "region", index };
+    void scatter?.select(index, { preventEvent: true });
+  }
+  seq += 1;
+  showPick(map, at);
 }
 
 function showExact(exact: Exact): void {
@@ -800,7 +836,7 @@ function onMouseDown(event: MouseEvent): void {
  * point, a frame or more from some thousands of points); in snapshot mode a pan moves the picture; a box or lasso,
  * and a direct-mode pan, go on to regl-scatterplot. */
 function onMoveFirst(event: MouseEvent): void {
-  if (!scatter) return;
+  if (!scatter || box.offsetParent === null) return; // none, or not shown (a site's other view is)
   if (snapshotting && dragFrom) {
     event.stopPropagation();
     if (!(event.buttons & 1)) {
@@ -859,7 +895,7 @@ function useDecoder(): void {
     if (data.latents || data.thumbs) {
       if (!announced) {
         announced = true;
-        setValue({ alive: true, webassembly: typeof WebAssembly === "object", drawn: data.n });
+        setValue("map", { alive: true, webassembly: typeof WebAssembly === "object", drawn: data.n });
       }
     } else if (reported !== key) {
       reported = key; // a synthetic map: nothing to decode
@@ -890,6 +926,7 @@ async function loadMap(id: string, n: number): Promise<void> {
   hidePreview();
   await drawMap(map);
   performance.mark("genviz:map-drawn");
+  if (args.pick) restorePick(map, args.pick as Pick);
 }
 
 export function renderMap(next: RenderArgs): void {

@@ -4,7 +4,7 @@
 // "genviz:input" at the event's own timestamp, "genviz:paint" once the frame that shows it has been painted,
 // with the timestamp of the newest input it shows as its detail.
 import { Decoder, type Decoded } from "./decoder";
-import { setValue } from "./messages";
+import { setValue, type ViewName } from "./host";
 import { load, save } from "./store";
 
 const MAX_MARKS = 10_000; // cleared beyond this, so that a long session does not keep every mark
@@ -57,11 +57,11 @@ export function message(error: unknown): string {
 
 /** Say once that a browser is here (Python exports a decoder only then); true when no decoder is named yet. */
 let announced = false;
-export function announce(id: string): boolean {
+export function announce(view: ViewName, id: string): boolean {
   if (id) return false;
   if (!announced) {
     announced = true;
-    setValue({ alive: true, webassembly: typeof WebAssembly === "object" });
+    setValue(view, { alive: true, webassembly: typeof WebAssembly === "object" });
   }
   return true;
 }
@@ -70,10 +70,10 @@ export function announce(id: string): boolean {
  * wait for one answer rather than asking twice, since each ask is a rerun that sends the megabytes again. */
 let asked: string | null = null;
 
-function ask(id: string): void {
+function ask(view: ViewName, id: string): void {
   if (asked === id) return;
   asked = id;
-  setValue({ need: id });
+  setValue(view, { need: id });
 }
 
 export class Painter {
@@ -85,21 +85,30 @@ export class Painter {
   private supply: { resolve: (bytes: Uint8Array) => void; reject: (error: Error) => void } | null = null;
   failed = false;
 
-  constructor(private readonly onFail: (error: unknown) => void) {}
+  constructor(
+    private readonly view: ViewName,
+    private readonly onFail: (error: unknown) => void,
+  ) {}
 
-  /** Load the decoder `id` (its SHA-256) unless it is the one loaded: from `model` when Python sent its bytes
-   * (then kept in the browser's store), else from the store; when the store lacks it too, ask Python for its
+  /** Load the decoder `id` (its SHA-256) unless it is the one loaded: from `model` when the host sent its bytes
+   * (then kept in the browser's store), else from the store; when the store lacks it too, ask the host for its
    * bytes with {need: id}, and load them when a later render brings them. */
   use(id: string, model: Uint8Array): void {
     const name = `decoder ${id}`;
+    if (id === this.id) {
+      // Bytes for the decoder loaded or waited for: kept only when they answer the wait (a host that sends them
+      // on every render, as a site does, stores them once).
+      if (this.supply && model.byteLength) {
+        void save(name, model);
+        if (asked === id) asked = null;
+        this.supply.resolve(model.slice());
+        this.supply = null;
+      }
+      return;
+    }
     if (model.byteLength) {
       void save(name, model);
       if (asked === id) asked = null;
-    }
-    if (id === this.id) {
-      if (this.supply && model.byteLength) this.supply.resolve(model.slice());
-      if (model.byteLength) this.supply = null;
-      return;
     }
     this.supply?.reject(new Superseded());
     this.supply = null;
@@ -112,7 +121,7 @@ export class Painter {
             ? stored
             : new Promise<Uint8Array>((resolve, reject) => {
                 this.supply = { resolve, reject };
-                ask(id);
+                ask(this.view, id);
               }),
         );
     const decoder = bytes.then((b) => Decoder.load(b));

@@ -1,6 +1,7 @@
 // The map's thumbnails: PNG tiles of `per_tile` images each, `columns` images a row, every image (C, H, W).
-// Each tile is decoded once (createImageBitmap, no colour conversion) when a point of it is first shown; a
-// thumbnail is its sub-rectangle drawn with whole pixels per pixel (no smoothing).
+// Each tile is read (from the map data, or fetched from the site) and decoded once (createImageBitmap, no colour
+// conversion) when a point of it is first shown; a thumbnail is its sub-rectangle drawn with whole pixels per
+// pixel (no smoothing).
 
 export interface TileLayout {
   per_tile: number;
@@ -11,22 +12,42 @@ export interface TileLayout {
 export class Thumbnails {
   private readonly decoded = new Map<number, Promise<ImageBitmap>>();
 
+  /** `count` tiles, tile t's PNG from `source(t)`. */
   constructor(
-    private readonly tiles: Uint8Array[],
+    private readonly count: number,
+    private readonly source_: (t: number) => Promise<Blob>,
     readonly layout: TileLayout,
   ) {}
 
+  /** Tiles held in memory (the map data's). */
+  static of(tiles: Uint8Array[], layout: TileLayout): Thumbnails {
+    return new Thumbnails(tiles.length, async (t) => new Blob([tiles[t] as Uint8Array<ArrayBuffer>], { type: "image/png" }), layout);
+  }
+
+  /** Tiles fetched from `urls` when first needed. */
+  static fetched(urls: string[], layout: TileLayout): Thumbnails {
+    return new Thumbnails(
+      urls.length,
+      async (t) => {
+        const response = await fetch(urls[t]);
+        if (!response.ok) throw new Error(`thumbnail tile ${urls[t]} did not load (HTTP ${response.status})`);
+        return response.blob();
+      },
+      layout,
+    );
+  }
+
   /** Whether point `index` has a thumbnail. */
   has(index: number): boolean {
-    return index >= 0 && Math.floor(index / this.layout.per_tile) < this.tiles.length;
+    return index >= 0 && Math.floor(index / this.layout.per_tile) < this.count;
   }
 
   private tile(t: number): Promise<ImageBitmap> {
     let bitmap = this.decoded.get(t);
     if (!bitmap) {
-      const blob = new Blob([this.tiles[t] as Uint8Array<ArrayBuffer>], { type: "image/png" });
-      bitmap = createImageBitmap(blob, { colorSpaceConversion: "none", premultiplyAlpha: "none" });
+      bitmap = this.source_(t).then((blob) => createImageBitmap(blob, { colorSpaceConversion: "none", premultiplyAlpha: "none" }));
       this.decoded.set(t, bitmap);
+      bitmap.catch(() => this.decoded.delete(t)); // tried again on the next hover
     }
     return bitmap;
   }
