@@ -26,6 +26,7 @@ BENCHMARKS = (
     "live_decode",
     "upload_prep",
     "bring",
+    "site",
 )
 
 

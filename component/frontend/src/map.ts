@@ -926,6 +926,7 @@ async function loadMap(id: string, n: number): Promise<void> {
   hidePreview();
   await drawMap(map);
   performance.mark("genviz:map-drawn");
+  if (args.warm_thumbnails) map.thumbs?.warm();
   if (args.pick) restorePick(map, args.pick as Pick);
 }
 

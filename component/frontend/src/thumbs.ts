@@ -52,6 +52,12 @@ export class Thumbnails {
     return bitmap;
   }
 
+  /** Read and decode every tile now (failures are left for a hover to retry): a site's map then shows its
+   * thumbnails offline once it has loaded. */
+  warm(): void {
+    for (let t = 0; t < this.count; t++) this.tile(t).catch(() => {});
+  }
+
   /** The tile and source rectangle of point `index`, once its tile is decoded. */
   async source(index: number): Promise<{ bitmap: ImageBitmap; x: number; y: number; w: number; h: number }> {
     const { per_tile: perTile, columns, shape } = this.layout;

@@ -123,6 +123,7 @@ export function mapArgs(model: Model, height: number, pick: unknown): RenderArgs
     tile_urls: thumbs ? thumbs.tiles.map((tile) => `${thumbs.folder}${tile}`) : [],
     tile_layout: thumbs?.layout ?? null,
     show_latent: true,
+    warm_thumbnails: true, // fetched once the map is drawn, so that hovering works offline from then on
     decode_caption: model.info.points === "test" ? "Reconstruction" : "Decoded",
     pick,
   };
