@@ -23,15 +23,18 @@ from safetensors import safe_open
 
 from genviz.device import best_device
 from genviz.files import atomic_paths, first_line, write_json, write_text
-from genviz.images import Preparation, default_preparation
 from genviz.models import REGISTRY, CheckpointInfo, DatasetInfo, Model, build_model, model_class
+from genviz.preparation import Preparation, default_preparation
 
 CONFIG_FILE, WEIGHTS_FILE, METRICS_FILE, CARD_FILE = "config.json", "model.safetensors", "metrics.json", "README.md"
+# metrics.json's sentence saying what its likelihood figures are (genviz.evaluation); the card shows it under them.
+LIKELIHOOD_NOTE = "likelihood_note"
 CONFIG_KEYS = {"genviz_version", "family", "model", "dataset", "training"}
 DATASET_KEYS = {"name", "class_names", "normalization"}
-# Keys 'dataset' may have besides: how uploads are prepared (genviz.images.Preparation), which save_checkpoint now
-# always records. Folders saved before (the shipped checkpoints among them) get genviz.images.default_preparation's,
-# by the dataset's name and the image shape: their config.json, which caches' fingerprints hash, stays as it is.
+# Keys 'dataset' may have besides: how uploads are prepared (genviz.preparation.Preparation), which save_checkpoint
+# now always records. Folders saved before (the shipped checkpoints among them) get the default preparation's
+# (genviz.preparation.default_preparation), by the dataset's name and the image shape: their config.json, which
+# caches' fingerprints hash, stays as it is.
 OPTIONAL_DATASET_KEYS = {"preparation"}
 # Models take pixels scaled from [0, 255] to [0, 1]; no mean/std shift.
 PIXELS_0_1 = {"input_range": [0.0, 1.0]}
@@ -49,7 +52,7 @@ class CheckpointError(Exception):
 
 def dataset_info(name: str, class_names: list[str], preparation: Preparation | None = None) -> dict:
     """config.json's 'dataset'. save_checkpoint records the default preparation for the model's image shape
-    (genviz.images.default_preparation) where `preparation` is None."""
+    (genviz.preparation.default_preparation) where `preparation` is None."""
     info = {"name": name, "class_names": list(class_names), "normalization": PIXELS_0_1}
     return info if preparation is None else {**info, "preparation": preparation.as_dict()}
 
@@ -375,7 +378,9 @@ def model_card(config: dict, metrics: dict, literal: Callable[[str], str] = str,
     lines += ["", "## Metrics", ""]
     if metrics:
         lines += ["| metric | value |", "| --- | --- |"]
-        lines += [f"| {literal(k)} | {literal(_fmt(v))} |" for k, v in metrics.items()]
+        lines += [f"| {literal(k)} | {literal(_fmt(v))} |" for k, v in metrics.items() if k != LIKELIHOOD_NOTE]
+        if isinstance(note := metrics.get(LIKELIHOOD_NOTE), str):  # a sentence: a paragraph, not a table cell
+            lines += ["", f"**Likelihoods.** {literal(' '.join(note.split()))}"]
     else:
         lines += ["Not evaluated yet: run `python -m training.evaluate <this folder>`."]
     return "\n".join(lines) + "\n"

@@ -43,6 +43,15 @@ def negative_elbo(model, x: torch.Tensor, generator: torch.Generator | None = No
     return terms["recon"] + terms["kl"]
 
 
+def bits_per_dimension(nats: float, dims: int) -> float:
+    """A negative log-density of an image's `dims` pixels k/255 in [0, 1], in nats, as bits per dimension of the
+    8-bit image. Each pixel's 256 values are bins 1/255 wide there, and for a density smooth on the scale of a bin
+    a bin's probability is about the density times its width: -log2 P = (nats + dims ln 255) / ln 2 (Theis et al.
+    2016, section 3.1; Dinh et al. 2017 add ln 256, for pixels scaled by 1/256). For a Gaussian of sigma 0.1
+    the product is within a factor of 1.001 of a bin's exact mass for values within 4 sigmas of the mean."""
+    return (nats + dims * math.log(255)) / (dims * math.log(2))
+
+
 def _normal_log_density(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """log N(z; mu, diag(exp(logvar))) summed over the last dimension."""
     return -0.5 * (math.log(2 * math.pi) + logvar + (z - mu).pow(2) / logvar.exp()).sum(-1)

@@ -7,16 +7,17 @@ import math
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
 import ui
-from genviz.checkpoint import find_checkpoints, read_config
+from genviz import evaluation
+from genviz.checkpoint import LIKELIHOOD_NOTE, find_checkpoints, read_config
 from genviz.data import DatasetError
 from genviz.models import REGISTRY
 from support.apptest import open_page
 from support.browser import CHROMIUM, FLAGS, missing_browser, serve
-from training import evaluate
 from ui import compare
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -110,6 +111,32 @@ def test_rows_carry_the_figures_and_leave_missing_ones_empty():
     assert "log2 10 = 3.32" in compare.columns(10)["class entropy (bits)"]["help"]
 
 
+def test_a_likelihood_in_bits_per_dimension_replaces_its_nats_in_the_table():
+    gaussian = {"test_negative_elbo_nats": -2893.27, "test_negative_elbo_bits_per_dim": 6.6356,
+                "test_nll_iwae_nats": -3103.74, "test_nll_iwae_bits_per_dim": 6.5368}  # fmt: skip
+    bernoulli = {"test_negative_elbo_nats": 94.89, "test_nll_iwae_nats": 89.58}
+    vae, mnist = compare.rows([checkpoint("cifar10-vae", "vae", 64, gaussian, likelihood="gaussian"),
+                               checkpoint("mnist-vae", "vae", 16, bernoulli)])  # fmt: skip
+    assert vae["negative ELBO (bits/dim)"] == 6.6356 and vae["IWAE NLL (bits/dim)"] == 6.5368
+    assert vae["negative ELBO (nats)"] is None and vae["IWAE NLL (nats)"] is None  # a density: no comparable nats
+    assert mnist["negative ELBO (nats)"] == 94.89 and mnist["IWAE NLL (bits/dim)"] is None
+    said = compare.columns(10)["IWAE NLL (bits/dim)"]["help"]
+    assert "IAF-VAE 3.11" in said and "NVAE 2.91" in said and "PNG" in said
+
+
+def test_the_likelihood_line_says_what_each_models_figures_are_once_per_kind():
+    said = compare.likelihoods([
+        checkpoint("cifar10-vae", "vae", 64, {LIKELIHOOD_NOTE: "Bits per dimension, *with* the bin correction."}),
+        checkpoint("mnist-vae", "vae", 16, {LIKELIHOOD_NOTE: "Nats per image."}),
+        checkpoint("mnist-beta-vae", "vae", 32, {LIKELIHOOD_NOTE: "Nats per image."}),
+        checkpoint("mnist-ae", "ae", 16, AE),
+    ])  # fmt: skip
+    first, second = said.split("  \n")  # the notes made literal: Markdown's escapes, no emphasis of their own
+    assert first.startswith("**Likelihoods of `cifar10-vae`.** Bits per dimension") and r"\*with\*" in first
+    assert second.replace("\\", "") == "**Likelihoods of `mnist-vae`, `mnist-beta-vae`.** Nats per image."
+    assert compare.likelihoods([checkpoint("mnist-ae", "ae", 16, AE)]) is None
+
+
 def test_malformed_metrics_give_empty_cells_and_no_chart_rather_than_a_crash():
     bad = {"test_mse": "low", "test_psnr_db": True, "test_ssim": float("nan"), "linear_probe": [0.9],
            "latent_usage": {"kl_per_dimension_nats": [1.0, "x"], "active": [True, False]},
@@ -150,6 +177,8 @@ def test_the_class_share_figure_marks_the_uniform_share_and_names_each_entropy()
     (uniform,) = fig.layout.shapes
     assert uniform.y0 == uniform.y1 == pytest.approx(0.1) and uniform.line.dash == "dash"
     assert fig.layout.annotations[0].text == "uniform (1/10)"
+    # Class names are level where they fit and upright where they do not: slanted, their boxes overlap.
+    assert list(fig.layout.xaxis.autotickangles) == [0, 90]
     # An older metrics.json without the entropy: computed from its shares.
     older = {k: v for k, v in GAN.items() if k != "sample_class_entropy_bits"}
     assert compare.class_entropy(older) == pytest.approx(GAN["sample_class_entropy_bits"])
@@ -174,6 +203,9 @@ def test_the_probe_figure_has_a_bar_per_model_and_the_raw_pixel_line():
     (pixels,) = fig.layout.shapes
     assert pixels.y0 == pixels.y1 == 0.91 and pixels.line.dash == "dash"
     assert fig.layout.annotations[0].text == "raw pixels (91.0%)"
+    # The label right of the plot, clear of the bars' labels; names level or upright, never slanted into each other.
+    assert fig.layout.annotations[0].xanchor == "left" and fig.layout.annotations[0].x == 1
+    assert list(fig.layout.xaxis.autotickangles) == [0, 90]
     assert compare.probe_figure({"mnist-gan": GAN}) is None
 
 
@@ -298,13 +330,42 @@ def test_a_dataset_without_figures_says_which_command_computes_them(page):
     assert "No classifier has judged" in page.caption[0].value
 
 
-def test_a_dataset_the_link_names_wrongly_is_reported_and_the_first_opens(page):
+def test_a_dataset_the_link_names_wrongly_is_reported_and_the_chosen_models_opens(page):
     page.query_params["dataset"] = "imagenet"
+    page.query_params["model"] = "cifar10-vae"
     page.run()
     assert not page.exception and "dataset=imagenet" in page.warning[0].value
     assert (
         page.selectbox(key="compare_dataset").value == "cifar10-jpg" and page.query_params["dataset"] == "cifar10-jpg"
     )
+
+
+def test_the_page_opens_on_the_chosen_models_dataset(page, tmp_path):
+    page.run()  # nothing chosen yet: the dataset of the model the picker opens on (mnist-vae)
+    assert page.selectbox(key="compare_dataset").value == "mnist" and page.query_params["dataset"] == "mnist"
+    chosen = AppTest.from_file("../views/compare.py", default_timeout=60)
+    chosen.session_state["model_path"] = str(tmp_path / "checkpoints" / "cifar10-vae")  # picked on another page
+    chosen.run()
+    assert not chosen.exception and chosen.selectbox(key="compare_dataset").value == "cifar10-jpg"
+    assert list(chosen.dataframe[0].value["model"]) == ["cifar10-vae"]
+    linked = AppTest.from_file("../views/compare.py", default_timeout=60)
+    linked.query_params["model"] = "cifar10-vae"
+    linked.run()
+    assert linked.selectbox(key="compare_dataset").value == "cifar10-jpg"
+    linked = AppTest.from_file("../views/compare.py", default_timeout=60)
+    linked.query_params.update({"model": "cifar10-vae", "dataset": "mnist"})  # the link's dataset wins
+    linked.run()
+    assert linked.selectbox(key="compare_dataset").value == "mnist"
+
+
+def test_cifar10s_likelihoods_are_in_bits_per_dimension_and_say_how(page):
+    page.query_params["dataset"] = "cifar10-jpg"
+    page.run()
+    vae = page.dataframe[0].value.set_index("model").loc["cifar10-vae"]
+    assert vae["IWAE NLL (bits/dim)"] == pytest.approx(6.537, abs=1e-3) and pd.isna(vae["IWAE NLL (nats)"])
+    assert vae["negative ELBO (bits/dim)"] == pytest.approx(6.636, abs=1e-3)
+    (line,) = [c.value.replace("\\", "") for c in page.caption if c.value.startswith("**Likelihoods")]
+    assert "`cifar10-vae`" in line and "256-bin correction" in line and "Theis et al. 2016" in line
 
 
 def test_unreadable_checkpoints_are_listed_with_the_reason(page, tmp_path):
@@ -332,7 +393,7 @@ def test_computing_runs_the_evaluator_with_a_progress_bar_and_reruns(page, tmp_p
         (path / "metrics.json").write_text(json.dumps(figures))
         return figures
 
-    monkeypatch.setattr(evaluate, "evaluate", measured)
+    monkeypatch.setattr(evaluation, "evaluate", measured)
     page.query_params["dataset"] = "mnist"
     page.run()
     page.button(key="compute_mnist-ae").click().run()
@@ -348,7 +409,7 @@ def test_an_unreadable_dataset_is_said_in_words_and_the_page_stays(page, monkeyp
     def unreadable(path, metrics=None, track=None):
         raise DatasetError("no MNIST files under /nowhere")
 
-    monkeypatch.setattr(evaluate, "evaluate", unreadable)
+    monkeypatch.setattr(evaluation, "evaluate", unreadable)
     page.query_params["dataset"] = "mnist"
     page.run()
     page.button(key="compute_mnist-ae").click().run()

@@ -1,11 +1,21 @@
 import json
 import math
+import subprocess
+import sys
 
+import numpy as np
 import pytest
+import torch
+from scipy.special import ndtr
 
-from genviz.checkpoint import read_metrics
+from genviz.checkpoint import LIKELIHOOD_NOTE, dataset_info, read_config, read_metrics, save_checkpoint
+from genviz.data import load_dataset
+from genviz.evaluation import METRICS, SEED, evaluate, likelihood_figures, missing
+from genviz.metrics import bits_per_dimension
+from genviz.models import build_model
 from genviz.models.ae import DENOISING
-from training.evaluate import METRICS, evaluate, main, missing, quality_bars
+from genviz.models.vae import VAEConfig
+from training.evaluate import main, quality_bars
 
 RECONSTRUCTION = {"test_mse", "test_psnr_db", "test_ssim"}
 SAMPLES = {
@@ -137,3 +147,96 @@ def test_evaluate_command_refuses_an_unknown_metric(capsys):
     with pytest.raises(SystemExit):
         main(["checkpoints/mnist-vae", "--metrics", "linear-probe,happiness"])
     assert "unknown metric happiness" in capsys.readouterr().err
+
+
+# Likelihoods in bits per dimension ----------------------------------------------------------------------------
+
+TINY = {"limit": 6, "batch_size": 6, "iwae_samples": 4, "iwae_limit": 3}  # one batch: the ELBO's noise is one draw
+
+
+def tiny_vae(folder, dataset: str, shape: tuple[int, int, int], likelihood: str):
+    """An untrained VAE (seeded weights) saved as a checkpoint folder of `dataset`: its likelihood is what it is,
+    and the figures must say so."""
+    torch.manual_seed(0)
+    model = build_model("vae", VAEConfig(image_shape=shape, latent_dim=4, width=8, likelihood=likelihood)).eval()
+    save_checkpoint(model, folder, dataset_info(dataset, load_dataset(dataset, "test").class_names))
+    return model
+
+
+def test_gaussian_bits_per_dimension_match_the_8_bit_probability_computed_by_hand(tmp_path):
+    """A tiny Gaussian VAE on six real CIFAR-10 images: the negative ELBO in bits per dimension that the evaluator
+    writes is the one the model's Gaussian gives each pixel's 8-bit value k, computed here in numpy on the 0-255
+    scale (where sigma 0.1 is 25.5 levels and a value's bin is 1 wide) plus the KL in bits: exactly from the
+    density at k, and closely from the mass of the bin k - 1/2 to k + 1/2."""
+    model = tiny_vae(tmp_path / "cifar10-tiny", "cifar10-jpg", (3, 32, 32), "gaussian")
+    metrics = evaluate(tmp_path / "cifar10-tiny", metrics=["test", "likelihood"], **TINY)
+    k = load_dataset("cifar10-jpg", "test").images[:6]  # (6, 3, 32, 32) uint8
+    with torch.no_grad():  # the networks' outputs, with the evaluator's one posterior draw
+        mu, logvar = model.encode_dist(k.float() / 255)
+        eps = torch.randn(mu.shape, generator=torch.Generator().manual_seed(SEED))
+        mean = model.decode(mu + eps * (0.5 * logvar).exp())
+    mu, logvar, mean = mu.double().numpy(), logvar.double().numpy(), 255 * mean.double().numpy()
+    level, sigma = k.double().numpy(), 255 * 0.1
+    density = np.exp(-0.5 * ((level - mean) / sigma) ** 2) / (sigma * np.sqrt(2 * np.pi))  # (6, 3, 32, 32)
+    mass = ndtr((level + 0.5 - mean) / sigma) - ndtr((level - 0.5 - mean) / sigma)
+    kl_bits = 0.5 * (mu**2 + np.exp(logvar) - 1 - logvar).sum(1) / np.log(2)  # Kingma & Welling 2014, appendix B
+    by_hand = {name: ((-np.log2(p).reshape(6, -1).sum(1) + kl_bits) / 3072).mean() for name, p in
+               (("density", density), ("mass", mass))}  # fmt: skip
+    assert metrics["test_negative_elbo_bits_per_dim"] == pytest.approx(by_hand["density"], rel=1e-6)
+    # A bin's mass differs from the density at its centre by about (1/25.5)^2 / 24 (t^2 - 1) for a value t sigmas
+    # off: under 1e-3 bits here, where this untrained model's pixels are some 3 sigmas off, and far under the
+    # log2(256/255) = 0.0056 bits that a correction of ln 256 (for pixels k/256) would add.
+    assert metrics["test_negative_elbo_bits_per_dim"] == pytest.approx(by_hand["mass"], abs=1e-3)
+    assert 1 < by_hand["mass"] < 16  # an untrained model: worse than PNG, but a probability of 8-bit images
+    assert metrics["test_negative_elbo_bits_per_dim"] == pytest.approx(
+        (metrics["test_negative_elbo_nats"] + 3072 * math.log(255)) / (3072 * math.log(2))
+    )
+    for key in ("test_nll_iwae", "iwae_images_negative_elbo"):
+        assert metrics[f"{key}_bits_per_dim"] == bits_per_dimension(metrics[f"{key}_nats"], 3072)
+    note = metrics[LIKELIHOOD_NOTE]
+    assert "256-bin correction" in note and "D = 3x32x32 = 3072" in note and "sigma 0.1" in note
+    assert read_metrics(tmp_path / "cifar10-tiny") == json.loads(json.dumps(metrics))
+    card = (tmp_path / "cifar10-tiny" / "README.md").read_text()
+    assert "| test_negative_elbo_bits_per_dim |" in card and f"**Likelihoods.** {note}" in card
+    assert f"| {LIKELIHOOD_NOTE} |" not in card  # a sentence under the table, not a cell in it
+
+
+def test_a_bernoulli_likelihood_keeps_its_nats_and_says_why(tmp_path):
+    tiny_vae(tmp_path / "mnist-tiny", "mnist", (1, 28, 28), "bernoulli")
+    metrics = evaluate(tmp_path / "mnist-tiny", metrics=["test"], **TINY)
+    assert metrics["test_negative_elbo_nats"] > 0 and not [k for k in metrics if k.endswith("_bits_per_dim")]
+    assert metrics[LIKELIHOOD_NOTE].startswith("Nats per image, not bits per dimension")
+
+
+def test_bits_per_dimension_sit_beside_their_nats_and_follow_them():
+    config = {"model": {"image_shape": [3, 32, 32], "likelihood": "gaussian", "gaussian_sigma": 0.1}}
+    stale = {"test_mse": 0.01, "test_negative_elbo_nats": -2893.2718, "test_negative_elbo_bits_per_dim": 1.0,
+             LIKELIHOOD_NOTE: "old", "test_nll_iwae_nats": "hand-edited", "evaluation": {}}  # fmt: skip
+    figures = likelihood_figures(config, stale)
+    assert list(figures) == ["test_mse", "test_negative_elbo_nats", "test_negative_elbo_bits_per_dim",
+                             "test_nll_iwae_nats", LIKELIHOOD_NOTE, "evaluation"]  # fmt: skip
+    # cifar10-vae's negative ELBO: (-2893.2718 + 3072 ln 255) / (3072 ln 2)
+    assert figures["test_negative_elbo_bits_per_dim"] == pytest.approx(6.635594, abs=1e-6)
+    assert figures[LIKELIHOOD_NOTE] != "old"
+    assert likelihood_figures(config, {"test_mse": 0.01}) == {"test_mse": 0.01}  # no likelihood measured
+    ae = {"model": {"image_shape": [1, 28, 28]}}
+    assert likelihood_figures(ae, {"test_mse": 0.01}) == {"test_mse": 0.01}
+
+
+def test_the_command_line_writes_bits_per_dimension(tmp_path, capsys):
+    tiny_vae(tmp_path / "cifar10-tiny", "cifar10-jpg", (3, 32, 32), "gaussian")
+    argv = [str(tmp_path / "cifar10-tiny"), "--metrics", "test,likelihood", "--limit", "6", "--batch-size", "6"]
+    assert main(argv + ["--iwae-samples", "4", "--iwae-limit", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "test_nll_iwae_bits_per_dim" in out and "likelihood_note" in out
+    evaluation = read_metrics(tmp_path / "cifar10-tiny")["evaluation"]
+    assert evaluation["command"].startswith("python -m training.evaluate ") and evaluation["iwae_test_images"] == 3
+    assert read_config(tmp_path / "cifar10-tiny")["model"]["likelihood"] == "gaussian"
+
+
+@pytest.mark.slow
+def test_python_m_training_evaluate_still_runs():
+    done = subprocess.run([sys.executable, "-m", "training.evaluate", "--help"], capture_output=True, text=True)
+    assert done.returncode == 0 and "usage: python -m training.evaluate" in done.stdout
+    for option in ("--metrics", "--missing", "--limit", "--iwae-samples", "--iwae-limit", "--cas-epochs"):
+        assert option in done.stdout

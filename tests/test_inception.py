@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch_fidelity.feature_extractor_inceptionv3 as fidelity
 
-from training import inception
+from genviz import inception
 
 
 @pytest.fixture(scope="module")

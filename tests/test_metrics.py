@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from genviz.evaluation import features
 from genviz.metrics import (
     anomaly_scores,
     auroc,
@@ -18,7 +19,6 @@ from genviz.metrics import (
     roc_curve,
     ssim,
 )
-from training.evaluate import features
 
 
 @pytest.fixture(scope="module")

@@ -1,16 +1,19 @@
 """The shipped checkpoints: they load and decode, their metrics.json is complete, and the quality
 bars hold, re-measured here on the full test sets where that takes seconds."""
 
+import math
+
 import pytest
 import torch
 
 from genviz import latent as lt
 from genviz import load_model
-from genviz.checkpoint import find_checkpoints, model_files, read_config, read_metrics
+from genviz.checkpoint import LIKELIHOOD_NOTE, find_checkpoints, model_files, read_config, read_metrics
 from genviz.data import load_dataset
-from genviz.metrics import frechet_distance
+from genviz.evaluation import LIKELIHOOD_FIGURES, draw_samples, features, measure_test_set, missing
+from genviz.metrics import bits_per_dimension, frechet_distance
 from genviz.models import model_class
-from training.evaluate import draw_samples, features, measure_test_set, missing, quality_bars
+from training.evaluate import quality_bars
 from ui import CHECKPOINTS
 
 # Bars the shipped models are known to miss, with the figures in README.md. A test fails when
@@ -69,6 +72,32 @@ def test_metrics_were_measured_by_the_evaluation_suite(name):
     if model.explorable and model.has_exact_encoder:
         assert 0 < metrics["test_ssim"] <= 1
         assert metrics["rate_distortion"]["bits_at_20db"].keys() == {"model", "model_entropy", "jpeg", "webp"}
+
+
+# Bits per dimension of the 8-bit image of each shipped model whose likelihood is a density of the pixels: the
+# importance-weighted NLL (k = 1000, first 500 test images) and the negative ELBO (whole test set).
+BITS_PER_DIM = {"cifar10-vae": (6.537, 6.636)}
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_likelihoods_say_what_they_are_and_densities_are_in_bits_per_dimension(name):
+    config, metrics = read_config(CHECKPOINTS / name), read_metrics(CHECKPOINTS / name)
+    if not metrics.keys() & set(LIKELIHOOD_FIGURES):
+        assert LIKELIHOOD_NOTE not in metrics
+        return
+    note = metrics[LIKELIHOOD_NOTE]
+    assert f"**Likelihoods.** {note}" in (CHECKPOINTS / name / "README.md").read_text()
+    bits = {key: value for key, value in metrics.items() if key.endswith("_bits_per_dim")}
+    if name not in BITS_PER_DIM:  # a Bernoulli likelihood of MNIST's grey pixels: nats, and why
+        assert config["model"]["likelihood"] == "bernoulli" and not bits and note.startswith("Nats per image")
+        return
+    dims = math.prod(config["model"]["image_shape"])
+    assert bits == {key.removesuffix("_nats") + "_bits_per_dim": bits_per_dimension(metrics[key], dims)
+                    for key in LIKELIHOOD_FIGURES if key in metrics}  # fmt: skip
+    iwae, elbo = BITS_PER_DIM[name]
+    assert metrics["test_nll_iwae_bits_per_dim"] == pytest.approx(iwae, abs=1e-3)
+    assert metrics["test_negative_elbo_bits_per_dim"] == pytest.approx(elbo, abs=1e-3)
+    assert "256-bin correction" in note and f"D = 3x32x32 = {dims}" in note
 
 
 def test_recorded_figures_meet_every_quality_bar_but_the_known_misses():

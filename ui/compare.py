@@ -1,8 +1,9 @@
 """The Compare models page's pieces: every checkpoint of a dataset read from its config.json and metrics.json
-alone (no model, no dataset), the table's rows, four plotly figures that show posterior collapse, mode
-collapse and compression against JPEG, and the offer to compute the figures a checkpoint lacks.
+alone (no model, no dataset), the dataset the page opens on, the table's rows and what its likelihoods are, four
+plotly figures that show posterior collapse, mode collapse and compression against JPEG, and the offer to compute
+the figures a checkpoint lacks.
 
-Figures read metrics.json as `training.evaluate` writes it; a key may be absent or, in a hand-edited file,
+Figures read metrics.json as `genviz.evaluation` writes it; a key may be absent or, in a hand-edited file,
 malformed: either way the figure is missing (an empty cell, a model left out of a chart), never a crash."""
 
 import html
@@ -17,17 +18,19 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from genviz import CheckpointError
-from genviz.checkpoint import find_checkpoints, read_config, read_metrics
+from genviz import CheckpointError, evaluation
+from genviz.checkpoint import LIKELIHOOD_NOTE, find_checkpoints, read_config, read_metrics
 from genviz.data import DatasetError, data_root
 from genviz.diagnostics import class_entropy_bits
 from genviz.models import REGISTRY
-from training import evaluate
+from ui.picker import default_index, listed
 from ui.text import code, plain
 
 ACTIVE, COLLAPSED = "#1f77b4", "#d62728"  # KL bars: a dimension in use, and one the posterior collapsed
 BASELINE = "grey"  # JPEG, WebP, the raw-pixel probe, the uniform share: what a model is held against
-EVALUATE = "python -m training.evaluate"
+# For scale, in bits per dimension on CIFAR-10 (Kingma et al. 2016; Vahdat & Kautz 2020; Hoogeboom et al. 2019).
+PUBLISHED = "published on CIFAR-10: IAF-VAE 3.11, NVAE 2.91, and PNG compresses it to 5.87"
+EVALUATE = evaluation.COMMAND
 
 
 class Checkpoint(NamedTuple):
@@ -66,6 +69,22 @@ def read_checkpoints(root: Path) -> list[Checkpoint]:
 def datasets(checkpoints: list[Checkpoint]) -> list[str]:
     """The datasets of the models among `checkpoints`, sorted by name."""
     return sorted({c.dataset for c in checkpoints if c.explorable})
+
+
+def chosen_dataset(checkpoints: list[Checkpoint], names: list[str]) -> str:
+    """The dataset, among `names`, of the model the other pages show: the link's `model` (a folder's name), else
+    the sidebar's choice of this session, else the picker's default; the first of `names` when none of them is of
+    one. Only config.json is read: the page loads no model."""
+    named = [c.path for c in checkpoints if c.config and c.name == st.query_params.get("model")]
+    chosen = named[0] if named else st.session_state.get("model_path")
+    if chosen is None:  # as the picker opens
+        folders = [str(c.path) for c in checkpoints if c.config and listed(c.path)]
+        chosen = folders[default_index(folders)] if folders else None
+    try:
+        dataset = read_config(chosen)["dataset"]["name"] if chosen else None
+    except CheckpointError:  # a typed folder that has gone or broken since
+        dataset = None
+    return dataset if dataset in names else names[0]
 
 
 # Reading metrics.json ------------------------------------------------------------------------------------
@@ -144,11 +163,13 @@ def kind(config: dict) -> str:
 
 
 def rows(models: list[Checkpoint]) -> list[dict]:
-    """One row per model; a figure its metrics lack is None (an empty cell), never 0."""
+    """One row per model; a figure its metrics lack is None (an empty cell), never 0. A likelihood in bits per
+    dimension replaces its nats, which are then a density of pixels in [0, 1] that compares with nothing."""
     table = []
     for c in models:
         m = c.metrics or {}
         latent = number(c.config["model"].get("latent_dim"))
+        elbo_bits, nll_bits = figure(m, "test_negative_elbo_bits_per_dim"), figure(m, "test_nll_iwae_bits_per_dim")
         table.append({
             "model": c.name,
             "kind": kind(c.config),
@@ -157,8 +178,10 @@ def rows(models: list[Checkpoint]) -> list[dict]:
             "MSE": figure(m, "test_mse"),
             "PSNR dB": figure(m, "test_psnr_db"),
             "SSIM": figure(m, "test_ssim"),
-            "negative ELBO (nats)": figure(m, "test_negative_elbo_nats"),
-            "IWAE NLL (nats)": figure(m, "test_nll_iwae_nats"),
+            "negative ELBO (nats)": figure(m, "test_negative_elbo_nats") if elbo_bits is None else None,
+            "IWAE NLL (nats)": figure(m, "test_nll_iwae_nats") if nll_bits is None else None,
+            "negative ELBO (bits/dim)": elbo_bits,
+            "IWAE NLL (bits/dim)": nll_bits,
             "FID": figure(m, "sample_fid_classifier"),
             "precision": figure(m, "sample_precision"),
             "recall": figure(m, "sample_recall"),
@@ -194,11 +217,24 @@ def columns(classes: int) -> dict:
         "PSNR dB": num(help="Peak signal-to-noise ratio of test reconstructions. Higher is better", format="%.2f"),
         "SSIM": num(help="Structural similarity of test reconstructions, at most 1. Higher is better", format="%.3f"),
         "negative ELBO (nats)": num(
-            help="Negative evidence lower bound per test image, a bound on the NLL. Lower is better", format="%.2f"
+            help="Negative evidence lower bound per test image, a bound on the NLL, where the likelihood is not a "
+            "density of 8-bit images (a Bernoulli of grey pixels): compare it only among such models of the dataset. "
+            "Lower is better",
+            format="%.2f",
         ),
         "IWAE NLL (nats)": num(
-            help="Importance-weighted estimate of the negative log-likelihood per test image. Lower is better",
+            help="Importance-weighted estimate of the negative log-likelihood per test image, where the likelihood "
+            "is not a density of 8-bit images. Lower is better",
             format="%.2f",
+        ),
+        "negative ELBO (bits/dim)": num(
+            help="Negative ELBO in bits per dimension of the 8-bit image, for a density of the pixels (a Gaussian): "
+            f"see the line under the table. Lower is better; {PUBLISHED}",
+            format="%.3f",
+        ),
+        "IWAE NLL (bits/dim)": num(
+            help=f"Importance-weighted NLL in bits per dimension of the 8-bit image. Lower is better; {PUBLISHED}",
+            format="%.3f",
         ),
         "FID": num(
             help="Frechet distance between samples and test images in the classifier's features. Lower is better",
@@ -245,6 +281,16 @@ def columns(classes: int) -> dict:
             format="percent",
         ),
     }
+
+
+def likelihoods(models: list[Checkpoint]) -> str | None:
+    """What the models' likelihood figures are, from each metrics.json's note (genviz.evaluation writes it): one
+    line per note, naming its models; None when no model has one."""
+    notes: dict[str, list[str]] = {}
+    for c in models:
+        if isinstance(note := (c.metrics or {}).get(LIKELIHOOD_NOTE), str):
+            notes.setdefault(note, []).append(code(c.name))
+    return "  \n".join(f"**Likelihoods of {', '.join(names)}.** {plain(note)}" for note, names in notes.items()) or None
 
 
 def judges(models: list[Checkpoint], classifiers: list[Checkpoint], dataset: str) -> str:
@@ -353,9 +399,10 @@ def class_share_figure(models: dict[str, dict], class_names: list[str]) -> go.Fi
         y=1 / k, line_dash="dash", line_color=BASELINE, annotation_text=f"uniform (1/{k})",
         annotation_position="top right",
     )  # fmt: skip
+    # Class names level where they fit, else upright: slanted ones' boxes run into their neighbours' at 1024 px.
     fig.update_layout(
         barmode="group", height=380, margin={"t": 30}, xaxis_title="class", xaxis_type="category",
-        yaxis_title="share of samples",
+        xaxis_autotickangles=[0, 90], yaxis_title="share of samples",
         yaxis_tickformat=".0%", legend_title_text=f"model (entropy; max {math.log2(k):.2f} bits)",
     )  # fmt: skip
     return fig
@@ -414,14 +461,15 @@ def probe_figure(models: dict[str, dict]) -> go.Figure | None:
         )
     )  # fmt: skip
     pixels = next((p for m in models.values() if (p := figure(m, "linear_probe", "pixel_accuracy")) is not None), None)
-    if pixels is not None:
+    if pixels is not None:  # its label right of the plot: inside, it meets the bars' labels, which are near it
         fig.add_hline(
             y=pixels, line_dash="dash", line_color=BASELINE, annotation_text=f"raw pixels ({pixels:.1%})",
-            annotation_position="top left",
+            annotation_position="right",
         )  # fmt: skip
+    # Model names level where they fit, else upright (slanted, their boxes run into each other's).
     fig.update_layout(
-        height=380, margin={"t": 30}, yaxis_title="linear-probe test accuracy", yaxis_tickformat=".0%",
-        yaxis_range=[0, 1.05], showlegend=False,
+        height=380, margin={"t": 30, "r": 130}, yaxis_title="linear-probe test accuracy", yaxis_tickformat=".0%",
+        yaxis_range=[0, 1.05], xaxis_autotickangles=[0, 90], showlegend=False,
     )  # fmt: skip
     return fig
 
@@ -442,7 +490,7 @@ def lacking(name: str, titles: list[str]) -> str:
 
 
 class Track:
-    """A `track(iterable, total, desc)` for `training.evaluate.evaluate`: wraps each of its loops as tqdm does,
+    """A `track(iterable, total, desc)` for `genviz.evaluation.evaluate`: wraps each of its loops as tqdm does,
     filling a progress bar with the step's name and fraction done and writing a line per step in `where`."""
 
     def __init__(self, where=st):
@@ -463,13 +511,13 @@ class Track:
 
 
 def compute(checkpoint: Checkpoint, names: list[str], titles: list[str]) -> bool:
-    """Measure `names` for the checkpoint in this process (training.evaluate), showing its progress; True when
+    """Measure `names` for the checkpoint in this process (genviz.evaluation), showing its progress; True when
     metrics.json has them, else the page says why and stays usable."""
     what = f"{', '.join(titles)} for {plain(checkpoint.name)}"
     error = None
     with st.status(f"Computing {what}: it can take a few minutes...", expanded=True) as status:
         try:
-            evaluate.evaluate(checkpoint.path, metrics=names, track=Track(status))
+            evaluation.evaluate(checkpoint.path, metrics=names, track=Track(status))
         except DatasetError as e:
             error = (
                 f"The figures need the dataset {code(checkpoint.dataset)}, which cannot be read: {plain(e)}. "
@@ -492,12 +540,12 @@ def offer_missing(models: list[Checkpoint]) -> None:
     offers = []
     for c in models:
         try:
-            names = evaluate.missing(c.path, c.config, c.metrics)  # as the page read them
+            names = evaluation.missing(c.path, c.config, c.metrics)  # as the page read them
         except (CheckpointError, ValueError, OSError) as e:
             st.warning(f"Which figures {code(c.name)} lacks cannot be told: {plain(e)}")
             continue
         if names:
-            offers.append((c, names, [evaluate.METRICS[n].title for n in names]))
+            offers.append((c, names, [evaluation.METRICS[n].title for n in names]))
     if not offers:
         st.caption("Every model here has all its figures.")
         return

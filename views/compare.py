@@ -1,6 +1,6 @@
-"""Compare models: every checkpoint of a dataset side by side, drawn from config.json and metrics.json alone (no
-model or dataset is loaded), with posterior collapse, mode collapse and compression against JPEG made visible;
-then an offer to compute the figures a checkpoint lacks."""
+"""Compare models: every checkpoint of a dataset side by side (the chosen model's dataset first), drawn from
+config.json and metrics.json alone (no model or dataset is loaded), with posterior collapse, mode collapse and
+compression against JPEG made visible; then an offer to compute the figures a checkpoint lacks."""
 
 import streamlit as st
 
@@ -25,7 +25,7 @@ if not names:
         "`python -m training.train --model vae --dataset mnist --out checkpoints/mnist-vae`."
     )
     st.stop()
-ui.linked("dataset", "compare_dataset", ui.choice(names), names[0])
+ui.linked("dataset", "compare_dataset", ui.choice(names), compare.chosen_dataset(checkpoints, names))
 dataset = st.selectbox("Dataset", names, key="compare_dataset", help="The datasets the checkpoints were trained on")
 ui.to_url("dataset", dataset)
 left_out(dataset)
@@ -37,6 +37,8 @@ st.caption(compare.judges(models, [c for c in here if not c.explorable], dataset
 
 st.dataframe(compare.rows(models), hide_index=True, column_config=compare.columns(len(classes)))
 st.caption("Hover a column's name for what it measures and which way is better; click it to sort. None: not measured.")
+if likelihoods := compare.likelihoods(models):
+    st.caption(likelihoods)
 
 
 def chart(line: str, figure, metric: str) -> None:
