@@ -1,5 +1,6 @@
 """Explore bundles (genviz.explore): what they hold equals what the app computes from the dataset, every broken or
-foreign bundle is refused with its file and the fix, and the barycentric map interpolation the browser mirrors."""
+foreign bundle is refused with its file and the fix, a checkpoint folder copied on its own finds its thumbnails (in
+the cache by digest, or in its bundle after --embed), and the barycentric map interpolation the browser mirrors."""
 
 import hashlib
 import json
@@ -33,8 +34,17 @@ def built(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("bundles")
     for name in ("mnist-vae", "mnist-ae"):
         shutil.copytree(CHECKPOINTS / name, root / name, ignore=shutil.ignore_patterns("explore"))
-    build_bundle(root / "mnist-vae", n=N, device="cpu")
+    with pytest.MonkeyPatch.context() as patch:  # its load after the build caches the tiles: not in the user's cache
+        patch.setenv("GENVIZ_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+        build_bundle(root / "mnist-vae", n=N, device="cpu")
     return root
+
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path, monkeypatch) -> Path:
+    """An empty cache of this test's own (where load_bundle keeps the thumbnail tiles it reads beside a bundle)."""
+    monkeypatch.setenv("GENVIZ_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache" / "thumbnails"
 
 
 @pytest.fixture
@@ -42,6 +52,11 @@ def root(built, tmp_path) -> Path:
     """A copy of `built` of this test's own, to damage."""
     shutil.copytree(built, tmp_path / "checkpoints")
     return tmp_path / "checkpoints"
+
+
+def alone(checkpoint: Path, tmp_path: Path) -> Path:
+    """A copy of the checkpoint folder on its own, as `cp -r` makes it: no thumbnails folder beside it."""
+    return shutil.copytree(checkpoint, tmp_path / "elsewhere" / checkpoint.name)
 
 
 @pytest.fixture(scope="module")
@@ -195,6 +210,88 @@ def test_a_thumbnail_tile_of_the_wrong_size_is_refused(root):
 
     rewrite_meta(bundle_dir(root / "mnist-vae"), change)  # its hash recorded: only its size is wrong
     refused(root / "mnist-vae", "tile-000.png", "1120x112", "1120x140")
+
+
+# A checkpoint folder copied on its own
+
+
+def test_a_copy_alone_finds_its_thumbnails_in_the_cache_by_digest(root, tmp_path, cache):
+    in_place = load_bundle(root / "mnist-vae")  # the shared copy beside it, as shipped: its tiles are cached
+    assert in_place.thumbnails_place == "shared"
+    digest = in_place.meta["thumbnails"]["tiles"][0]["sha256"]
+    assert sorted(p.name for p in cache.iterdir()) == [f"{digest}.png"]
+    assert (cache / f"{digest}.png").read_bytes() == in_place.tiles[0].read_bytes()
+    copy = load_bundle(alone(root / "mnist-vae", tmp_path))
+    assert copy.thumbnails_place == "cache" and copy.tiles == [cache / f"{digest}.png"]
+    assert torch.equal(copy.images(), in_place.images()) and copy.atlas_tiles() == in_place.atlas_tiles()
+
+
+def test_a_copy_alone_without_its_thumbnails_anywhere_says_where_it_looked_and_what_to_do(root, tmp_path, cache):
+    copy = alone(root / "mnist-vae", tmp_path)
+    message = refused(copy, "mnist-test-200-seed0", "missing", "--embed", str(copy / "explore" / "thumbnails"))
+    assert str(tmp_path / "elsewhere" / "thumbnails" / "mnist-test-200-seed0") in message and str(cache) in message
+
+
+def test_a_damaged_tile_in_the_cache_is_named_and_removed(root, tmp_path, cache):
+    load_bundle(root / "mnist-vae")
+    (tile,) = cache.iterdir()
+    tile.write_bytes(tile.read_bytes()[:-1])
+    copy = alone(root / "mnist-vae", tmp_path)
+    refused(copy, str(tile), "damaged", "--embed")
+    assert not tile.exists()
+    refused(copy, "missing")  # and then looked for as any missing tile
+
+
+def test_embed_copies_the_thumbnails_into_the_bundle_and_the_copy_explores_on_its_own(root, tmp_path, cache, capsys):
+    shared = root / "thumbnails" / "mnist-test-200-seed0" / "tile-000.png"
+    before = shared.read_bytes()
+    assert explore.main(["--embed", str(root / "mnist-vae")]) == 0
+    assert "thumbnails copied into it" in capsys.readouterr().out
+    own = bundle_dir(root / "mnist-vae") / "thumbnails" / "tile-000.png"
+    assert own.read_bytes() == before == shared.read_bytes()
+    assert explore.main(["--embed", str(root / "mnist-vae")]) == 0  # a second run only checks
+    assert "bundle ok; holds its thumbnails" in capsys.readouterr().out
+    shutil.rmtree(cache, ignore_errors=True)
+    copy = load_bundle(alone(root / "mnist-vae", tmp_path))  # nothing beside it, nothing cached
+    assert copy.thumbnails_place == "own" and copy.tiles == [bundle_dir(copy.checkpoint) / "thumbnails" / own.name]
+    assert torch.equal(copy.images(), load_bundle(root / "mnist-vae").images())
+    assert not cache.exists()  # a bundle that holds its tiles is not copied to the cache
+
+
+def test_a_tampered_tile_in_the_bundles_own_copy_is_refused(root, tmp_path):
+    assert explore.main(["--embed", str(root / "mnist-vae")]) == 0
+    path = bundle_dir(root / "mnist-vae") / "thumbnails" / "tile-000.png"
+    data = bytearray(path.read_bytes())
+    data[100] ^= 1
+    path.write_bytes(bytes(data))
+    refused(root / "mnist-vae", str(path), "sha256")  # not passed over for the good copy beside it
+
+
+def test_embed_without_the_thumbnails_or_the_dataset_is_a_failure(root, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("GENVIZ_DATA_DIR", str(tmp_path / "no-data"))
+    copy = alone(root / "mnist-vae", tmp_path)
+    assert explore.main(["--embed", str(copy)]) == 1
+    assert "dataset cannot be read" in capsys.readouterr().out
+    assert not (bundle_dir(copy) / "thumbnails").exists()
+
+
+def test_embed_on_prior_samples_has_nothing_to_copy(tmp_path, capsys):
+    gan = shutil.copytree(CHECKPOINTS / "mnist-gan", tmp_path / "mnist-gan")
+    assert explore.main(["--embed", str(gan)]) == 0
+    assert "no thumbnails to hold (prior samples)" in capsys.readouterr().out
+    assert sorted(p.name for p in bundle_dir(gan).iterdir()) == sorted(
+        p.name for p in bundle_dir(CHECKPOINTS / "mnist-gan").iterdir()
+    )
+
+
+@pytest.mark.slow
+def test_a_rebuilt_bundle_keeps_holding_its_thumbnails(root, capsys):
+    assert explore.main(["--embed", str(root / "mnist-vae")]) == 0
+    assert ensure_bundles([root / "mnist-vae"], n=N, force=True) == 0
+    assert "bundle built" in capsys.readouterr().out
+    found = load_bundle(root / "mnist-vae")
+    assert found.thumbnails_place == "own" and len(found.tiles) == 1
+    assert found.tiles[0].read_bytes() == (root / "thumbnails" / "mnist-test-200-seed0" / "tile-000.png").read_bytes()
 
 
 class Payload:
