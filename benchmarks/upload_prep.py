@@ -2,7 +2,7 @@
 
 MNIST: --n test digits made into phone-photo-like JPEGs (dark ink on grey paper under uneven light, the digit
 small, rotated and off-centre in a large picture, blurred, noisy, JPEG-compressed; seeded), each turned into
-mnist-vae's input by `genviz.images.upload_to_input` with each preparation: the new default (the subject found,
+mnist-vae's input by `genviz.preparation.upload_to_input` with each preparation: the new default (the subject found,
 levelled and placed as MNIST's digits were) and each plain fit of the whole picture (pad, crop, stretch), inverted
 by the app's own rule (a light border), as before, and then inverted as they should be. Reported: how often
 mnist-classifier recognises the digit in mnist-vae's reconstruction of the input, against the same digits given as
@@ -31,7 +31,7 @@ from PIL import Image, ImageFilter
 
 from genviz.checkpoint import load_model
 from genviz.data import load_dataset, to_float
-from genviz.images import FITS, upload_to_input
+from genviz.preparation import FITS, upload_to_input
 from support.machine import machine
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "upload_prep.json"

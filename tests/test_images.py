@@ -13,30 +13,22 @@ import pytest
 import torch
 from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
-from genviz import images
-from genviz.images import (
+from genviz import pictures, preparation, uploads
+from genviz.pictures import gif_bytes, heatmap, mp4_bytes, png_bytes, zip_bytes
+from genviz.preparation import (
     FASHION_MNIST,
     FITS,
-    MAX_SIDE,
-    MAX_UPLOAD_BYTES,
     MNIST,
     RECEIVED_SIDE,
     ModelInput,
     Preparation,
-    Upload,
-    UploadError,
     default_preparation,
-    gif_bytes,
-    heatmap,
     is_dark_on_light,
-    mp4_bytes,
-    png_bytes,
     prepare,
-    read_upload,
     to_model_input,
     upload_to_input,
-    zip_bytes,
 )
+from genviz.uploads import MAX_SIDE, MAX_UPLOAD_BYTES, Upload, UploadError, read_upload
 
 RED, GREEN, BLUE = (255, 0, 0), (0, 255, 0), (0, 0, 255)
 
@@ -215,7 +207,7 @@ def test_palette_with_an_index_past_its_end_is_read_as_colour():
 
 def test_too_many_pixels_is_refused_from_the_header():
     """Pillow's limit is genviz's (set at import): Image.open itself refuses the 48 megapixels."""
-    assert Image.MAX_IMAGE_PIXELS == images.MAX_PIXELS
+    assert Image.MAX_IMAGE_PIXELS == uploads.MAX_PIXELS
     data = encode(Image.new("1", (8000, 6000)), "PNG")
     assert len(data) < 100_000
     with pytest.raises(UploadError, match=r"^bomb\.png: the image has more than the 40 megapixels genviz accepts"):
@@ -407,8 +399,10 @@ def test_crop_resizes_straight_to_the_target(monkeypatch):
     """Found by tests/test_upload_fuzz.py: cropping a 1x40,000 image first scaled all of it to 28x1,120,000 pixels
     (31 megapixels, built in full) and then cut the centre out. The centre is now cut out while resizing."""
     sizes = []
-    resize = images._resize
-    monkeypatch.setattr(images, "_resize", lambda image, size, box=None: sizes.append(size) or resize(image, size, box))
+    resize = preparation._resize
+    monkeypatch.setattr(
+        preparation, "_resize", lambda image, size, box=None: sizes.append(size) or resize(image, size, box)
+    )
     column = Image.fromarray((np.arange(40_000) * 255 // 39_999).astype(np.uint8).reshape(40_000, 1))  # a ramp
     tensor, notes = to_model_input(column, (1, 28, 28), "crop", invert=False)
     assert sizes == [(28, 28)]
@@ -682,7 +676,7 @@ def test_components_are_the_flood_fills(density):
     rng = np.random.default_rng(int(density * 10))
     for _ in range(20):
         mask = rng.random(tuple(rng.integers(1, 40, 2))) < density
-        labels, count = images._components(mask)
+        labels, count = preparation._components(mask)
         expected = components(mask)
         assert count == expected.max() and np.array_equal(labels > 0, mask)
         assert len(set(zip(labels[mask].tolist(), expected[mask].tolist(), strict=True))) == count  # one to one
@@ -691,8 +685,8 @@ def test_components_are_the_flood_fills(density):
 def test_preparations_record_and_check_themselves():
     assert MNIST.as_dict() == {"fit": "subject", "box": 20, "centre": "mass", "full": 0.4}
     assert Preparation("crop").as_dict() == {"fit": "crop"}
-    for preparation in (MNIST, FASHION_MNIST, *(Preparation(f) for f in FITS)):
-        assert Preparation.from_dict(preparation.as_dict()) == preparation
+    for each in (MNIST, FASHION_MNIST, *(Preparation(f) for f in FITS)):
+        assert Preparation.from_dict(each.as_dict()) == each
     bad = [
         ({"fit": "zoom"}, "fit must be one of"),
         ({"fit": "subject", "box": 0}, "box must be"),
@@ -769,7 +763,7 @@ def test_mp4_has_every_frame_in_order_at_even_size(size, scale_to, expected):
 
 
 def test_mp4_without_pyav_says_how_to_get_it(monkeypatch):
-    monkeypatch.setattr(images, "MP4_AVAILABLE", False)
+    monkeypatch.setattr(pictures, "MP4_AVAILABLE", False)
     with pytest.raises(RuntimeError, match="pip install av"):
         mp4_bytes([Image.new("RGB", (8, 8))])
 
@@ -803,9 +797,9 @@ def test_grid_lays_images_out_as_torchvision_does():
     from torchvision.utils import make_grid
 
     batch = torch.rand(11, 3, 5, 7, generator=torch.Generator().manual_seed(0))
-    ours = np.asarray(images.grid(batch, nrow=4))
+    ours = np.asarray(pictures.grid(batch, nrow=4))
     theirs = make_grid(batch, nrow=4, padding=2, pad_value=1.0).mul(255).round().byte().permute(1, 2, 0).numpy()
     assert np.array_equal(ours, theirs)
-    grey = np.asarray(images.grid(batch[:3, :1], nrow=8))  # one channel stays one channel
+    grey = np.asarray(pictures.grid(batch[:3, :1], nrow=8))  # one channel stays one channel
     assert grey.shape == (5 + 4, 3 * 9 + 2) and (grey[0] == 255).all()
-    assert np.array_equal(np.asarray(images.grid(batch[:1])), np.asarray(images.to_pil(batch[0])))
+    assert np.array_equal(np.asarray(pictures.grid(batch[:1])), np.asarray(pictures.to_pil(batch[0])))

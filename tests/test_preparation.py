@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 import ui
 from genviz import CheckpointError, load_model, save_checkpoint
 from genviz.checkpoint import dataset_info, read_config
-from genviz.images import MNIST, Preparation, upload_to_input
+from genviz.preparation import MNIST, Preparation, upload_to_input
 from support.checkpoints import edit_config, tiny
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -11,7 +11,7 @@ import ui
 from genviz import latent as lt
 from genviz import metrics
 from genviz.data import class_members, parse_indices
-from genviz.images import csv_bytes
+from genviz.pictures import csv_bytes
 
 
 @pytest.mark.parametrize(

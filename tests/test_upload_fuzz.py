@@ -32,17 +32,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 
-from genviz import images
-from genviz.images import (
-    FITS,
-    MAX_FILES,
-    MAX_PIXELS,
-    MAX_SIDE,
-    MAX_UPLOAD_BYTES,
-    ModelInput,
-    UploadError,
-    upload_to_input,
-)
+from genviz import preparation, uploads
+from genviz.preparation import FITS, ModelInput, upload_to_input
+from genviz.uploads import MAX_FILES, MAX_PIXELS, MAX_SIDE, MAX_UPLOAD_BYTES, UploadError
 
 # Pillow's readers warn about the damage they skip in damaged files (TIFF tags, EXIF): expected here, by the hundred.
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:PIL")
@@ -164,7 +156,7 @@ def outcome(data: bytes, name: str, target: tuple) -> str:
     assert tensor.dtype == torch.float32 and tuple(tensor.shape) == shape
     assert torch.isfinite(tensor).all() and tensor.min() >= 0 and tensor.max() <= 1
     assert all(isinstance(note, str) and note for note in result.notes)
-    assert result.received.mode in ("L", "RGB") and max(result.received.size) <= images.RECEIVED_SIDE
+    assert result.received.mode in ("L", "RGB") and max(result.received.size) <= preparation.RECEIVED_SIDE
     if fit is None and shape == (1, 28, 28):  # the subject preparation says how it ended
         assert any(ending in note for note in result.notes for ending in SUBJECT_ENDINGS), result.notes
     return "tensor"
@@ -575,4 +567,4 @@ def test_limits_are_the_documented_ones():
     config = tomllib.loads((Path(__file__).parents[1] / ".streamlit" / "config.toml").read_text())
     assert config["server"]["maxUploadSize"] * 2**20 == MAX_UPLOAD_BYTES  # Streamlit counts it in MiB
     assert Image.MAX_IMAGE_PIXELS == MAX_PIXELS == 40_000_000
-    assert MAX_FILES == 64 and images.MAX_FILES is MAX_FILES
+    assert MAX_FILES == 64 and uploads.MAX_FILES is MAX_FILES

@@ -17,8 +17,8 @@ from torch import nn
 
 import ui
 from genviz import load_model
-from genviz.images import grid
 from genviz.models import CVAE, GAN, WGANGP, CVAEConfig, GANConfig, WGANConfig
+from genviz.pictures import grid
 from support.apptest import images, open_page
 from support.runs import tiny_config
 from training import train_model

@@ -53,7 +53,7 @@ def decoded(app) -> np.ndarray:
 
 
 def row(app, media) -> np.ndarray:
-    """The traversal row's pictures (7, 28, 28): genviz.images.grid's layout (2 px of padding) scaled up whole."""
+    """The traversal row's pictures (7, 28, 28): genviz.pictures.grid's layout (2 px of padding) scaled up whole."""
     picture = np.asarray(Image.open(io.BytesIO(media(images(app.main)[-1].value[0]))), dtype=np.int16)
     scale = picture.shape[1] // (STEPS * 30 + 2)
     assert picture.shape[1] == (STEPS * 30 + 2) * scale

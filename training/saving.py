@@ -16,8 +16,8 @@ from genviz import save_checkpoint
 from genviz.checkpoint import dataset_info
 from genviz.data import StreamedImageFolder
 from genviz.files import write_torch
-from genviz.images import grid, save_png
 from genviz.models import Model
+from genviz.pictures import grid, save_png
 from training.config import TrainingError
 from training.state import STATE_FILE, Run
 

@@ -15,8 +15,8 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from genviz.images import Preparation
 from genviz.metrics import mse
+from genviz.preparation import Preparation
 
 Loss = Callable[..., torch.Tensor]  # a training loss: the batch's tensors in, a scalar out
 
@@ -58,7 +58,7 @@ class DatasetInfo:
     name: str  # dataset name as genviz.data.load_dataset takes it
     class_names: list[str]  # label -> class name
     normalization: dict  # how pixels were scaled; genviz uses [0, 1]
-    # How an upload is made to look like the training images; None: genviz.images.default_preparation's, by the
+    # How an upload is made to look like the training images; None: genviz.preparation.default_preparation's, by the
     # dataset's name and the image shape (checkpoints written before it was recorded).
     preparation: Preparation | None = None
 
