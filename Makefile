@@ -11,12 +11,11 @@ CHROMIUM := /usr/bin/chromium
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: run test test-quick bench component component-check
-# The shipped decoders are exported for the browser first (seconds, once; then a check of the cache), and the
-# checkpoints' explore bundles checked (built where missing or stale, and the dataset is there).
+# The server answers at once; meanwhile, at the lowest CPU priority, the shipped decoders are exported for the
+# browser and the checkpoints' explore bundles checked (built where missing or stale, and the dataset is there):
+# serve.py --prepare. benchmarks/cold_start.py times this recipe.
 run: $(VENV)/.installed
-	$(PY) -m genviz.export checkpoints
-	$(PY) -m genviz.explore checkpoints
-	$(PY) serve.py app.py
+	$(PY) serve.py --prepare app.py
 
 test: $(VENV)/.installed $(CHROMIUM)
 	$(PY) -m pytest

@@ -6,6 +6,8 @@ and then runs a page opened by its URL without this script (no navigation, no wi
 
 import streamlit as st
 
+import ui  # first: serve.py's thread imports it too (see there)
+
 st.set_page_config(page_title="genviz", layout="wide")
 PAGES = [
     st.Page("views/home.py", title="Home", icon=":material/home:", default=True),
@@ -17,4 +19,8 @@ PAGES = [
     st.Page("views/anomaly.py", title="Anomaly detection", icon=":material/troubleshoot:"),
     st.Page("views/compare.py", title="Compare models", icon=":material/compare:"),
 ]
-st.navigation(PAGES).run()
+try:
+    st.navigation(PAGES).run()
+finally:  # also after a page that stops early
+    ui.picker.show_card()  # last: the page's own pictures first
+    ui.resources.FIRST_PAGE_RAN.set()  # serve.py's background work may start

@@ -1,14 +1,152 @@
-"""`python serve.py app.py [options]`: `streamlit run app.py [options]`, with torch, genviz and plotly imported while
-the server starts, not when the first browser opens a page (about 1.5 s of its first page on two cores). Neither
-`ui` nor the pages are imported here: their Streamlit caches belong to the running server."""
+"""`python serve.py app.py [--prepare] [options]`: `streamlit run app.py [options]`, the server answering at once.
 
+As soon as the server's runtime exists (Streamlit's caches belong to it), a thread imports `ui`, and with it
+torch, genviz and plotly, then loads the model the app opens on into the app's cache and decodes a batch with
+it, so that torch's kernels are ready: a browser's first page waits only for what the thread has not finished
+while the page loaded. torch's OpenMP threads sleep between operations instead of spinning
+(OMP_WAIT_POLICY=PASSIVE, unless set otherwise).
+
+With `--prepare` (what `make run` passes), a few seconds after a first page has run (app.py says so), that thread
+starts a process at the lowest CPU priority that exports the decoders of the listed checkpoints for the browser
+(`genviz.export`, the app's default model first) and checks their explore bundles, building those missing or
+stale (`genviz.explore`); then it warms UMAP's inverse. Nothing a user did not ask for holds up the start or
+the first page: a page that needs a decoder before it is exported exports it itself, with a spinner.
+
+`python serve.py --prepare-only FOLDER` is that background process; it ends with its parent server."""
+
+import atexit
+import os
+import signal
+import subprocess
 import sys
+import threading
+import time
+from pathlib import Path
 
-import plotly.graph_objects  # noqa: F401
-from streamlit.web import cli
+ROOT = Path(__file__).resolve().parent
+PREPARE = "--prepare"
+PREPARE_ONLY = "--prepare-only"
+# Exported first: the model the app opens on (ui.picker.default_index), whose live pages a new user opens first.
+DEFAULT_FIRST = "mnist-vae"
+AFTER_FIRST_PAGE_S = 3  # from a first page's run to the background work: its last messages and pictures sent
 
-import genviz.models  # noqa: F401  (torch and torchvision)
+
+def _warm_first_page() -> str | None:
+    """The imports and the first decode of the page a browser opens first (the home page's 64 samples); the
+    folder of the model the app opens on, if any."""
+    from streamlit import runtime
+
+    while not runtime.exists():  # `ui` declares Streamlit caches, which need the server's runtime
+        time.sleep(0.01)
+    # `ui` first, and alone: it imports torch, genviz and plotly. A page's run imports `ui` first too, so the two
+    # threads meet at that one module's lock, never each inside a different part of a circular import.
+    import ui
+
+    if (path := ui.picker.default_checkpoint()) is None:
+        return None
+    from genviz import CheckpointError
+    from genviz import latent as lt
+    from genviz.pictures import grid
+
+    try:
+        model = ui.resources.preload_model(path)  # the model the page's ui.cached_model(path) then finds loaded
+        grid(lt.decode(model, lt.prior_latents(model, 64, 0)))
+    except (CheckpointError, OSError, RuntimeError):  # the page that opens it says why
+        return None
+    return path
+
+
+def _start_up(prepare_root: Path | None) -> None:
+    """The first page warmed; with --prepare, once a first page has run and its pictures have had time to reach
+    the browser: the background preparation started, and UMAP's inverse warmed on the default model's map."""
+    path = _warm_first_page()
+    if prepare_root is None:
+        return
+    import ui
+
+    ui.resources.FIRST_PAGE_RAN.wait()
+    time.sleep(AFTER_FIRST_PAGE_S)
+    _prepare_in_background(prepare_root)
+    if path:
+        warm_map_inverse(path)
+
+
+def warm_map_inverse(path: str) -> bool:
+    """Run UMAP's inverse once on the UMAP map of the folder's explore bundle, read as the Latent map page reads
+    it, so that numba has loaded or compiled what the page's first inverse would: about 5 s of CPU in a fresh
+    process on two cores, which a first click on a map's empty space would otherwise wait for. False when the
+    bundle is missing or unusable (the map page then computes its map, and UMAP with it)."""
+    from genviz.checkpoint import CheckpointError
+    from genviz.explore import BundleError, load_bundle
+
+    try:
+        projection = load_bundle(path).map("umap")
+    except (BundleError, CheckpointError, OSError):
+        return False
+    projection.inverse(projection.coords[:1])  # (1, 2): a point of the map, inside it
+    return True
+
+
+def _prepare_in_background(root: Path) -> None:
+    """Start the lowest-priority process that exports decoders and checks bundles; it ends with this server."""
+    child = subprocess.Popen([sys.executable, str(ROOT / "serve.py"), PREPARE_ONLY, str(root)], cwd=ROOT)
+    atexit.register(lambda: child.poll() is None and child.terminate())
+
+
+def prepare(root: Path, parent: int) -> None:
+    """What --prepare does in the background, at the lowest CPU priority and one torch thread: the decoders
+    exported for the browser (the app's default model first) and the explore bundles checked (built where
+    missing or stale and the dataset is there). Says what it did beyond checking; stops when `parent` ends."""
+    os.nice(19)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # unwinds, so no half-written temp file is left
+    import torch
+
+    from genviz.explore import checkpoint_folders, ensure_bundles
+    from genviz.export import export_folders
+
+    torch.set_num_threads(1)
+    start = time.perf_counter()
+    exported = 0
+    for name, what in export_folders(root, first=DEFAULT_FIRST):
+        if os.getppid() != parent:
+            return
+        exported += what == "exported"
+        if what not in ("exported", "already cached") and "no latent space" not in what:  # a classifier has none
+            print(f"genviz: the decoder of {name} is {what}", flush=True)
+
+    def say(line: str) -> None:
+        if not line.endswith(": bundle ok") and ": skipped, " not in line:
+            print(f"genviz: {line}", flush=True)
+
+    for folder in checkpoint_folders([root]):
+        if os.getppid() != parent:
+            return
+        ensure_bundles([folder], say=say)
+    print(
+        f"genviz: the decoders of {root} are ready for the browser ({exported} exported) and their explore bundles "
+        f"checked, in the background in {time.perf_counter() - start:.0f} s",
+        flush=True,
+    )
+
+
+def main() -> int:
+    # torch's OpenMP threads sleep between parallel regions instead of spinning for the next one: a page's small
+    # decodes then take a fifth of the CPU, and on a busy two-core machine they finish sooner too (the README).
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    args = sys.argv[1:]
+    if args[:1] == [PREPARE_ONLY]:
+        prepare(Path(args[1]), os.getppid())
+        return 0
+    prepare_root = None
+    if PREPARE in args:
+        args.remove(PREPARE)
+        prepare_root = Path(os.environ.get("GENVIZ_CHECKPOINTS", ROOT / "checkpoints")).resolve()  # as ui.CHECKPOINTS
+    threading.Thread(target=_start_up, args=(prepare_root,), name="genviz-start-up", daemon=True).start()
+    from streamlit.web import cli
+
+    sys.argv = ["streamlit", "run", *args]
+    return cli.main()
+
 
 if __name__ == "__main__":
-    sys.argv = ["streamlit", "run", *sys.argv[1:]]
-    sys.exit(cli.main())
+    sys.exit(main())

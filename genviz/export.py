@@ -175,13 +175,14 @@ def _is_intact(target: Path, sidecar: Path) -> bool:
         return False
 
 
-def export_folders(root: str | os.PathLike) -> Iterator[tuple[str, str]]:
-    """Export the decoder of every checkpoint folder directly under `root` into the cache (`cached_decoder`), as
-    `make run` does for the shipped ones before the app starts, so that opening them costs nothing. Yields what
-    became of each as it is done: (folder name, "already cached", "exported", or why not)."""
+def export_folders(root: str | os.PathLike, first: str | None = None) -> Iterator[tuple[str, str]]:
+    """Export the decoder of every checkpoint folder directly under `root` into the cache (`cached_decoder`), the
+    folder named `first` before the others, as `make run` does for the shipped ones in the background, so that
+    opening them costs nothing. Yields what became of each as it is done: (folder name, "already cached",
+    "exported", or why not)."""
     from genviz.checkpoint import find_checkpoints
 
-    for folder in find_checkpoints(root):
+    for folder in sorted(find_checkpoints(root), key=lambda f: f.name != first):
         try:
             _, target, sidecar = _cache_paths(folder)
             was = _is_intact(target, sidecar)

@@ -204,3 +204,7 @@ def test_bad_values_in_a_link_are_reported_and_the_defaults_used(app, tmp_path):
     (warning,) = [w for w in app.warning if "grid=13" in w.value]
     assert ui.plain("choose one of 4, 6, 8, 10, 12") in warning.value
     assert images(app.main)[0].captions[0].startswith("64 samples of VAE") and app.query_params["grid"] == "8"
+    app.run()  # a rerun, as a live component's first message makes within a second: the warning stays
+    assert [w for w in app.warning if "grid=13" in w.value]
+    app.select_slider(key="sample_grid").set_value(6).run()  # the user acts: it goes
+    assert not [w for w in app.warning if "grid=13" in w.value] and app.query_params["grid"] == "6"

@@ -37,6 +37,17 @@ def listed(folder: str | Path) -> bool:
     return found is None or found.explorable
 
 
+def listed_folders() -> list[str]:
+    """The checkpoint folders under `ui.CHECKPOINTS` the picker lists (`listed`)."""
+    return [str(p) for p in find_checkpoints(ui.CHECKPOINTS) if listed(p)]
+
+
+def default_checkpoint() -> str | None:
+    """The folder a session opens on when its link names none (`default_index`); None without checkpoints."""
+    folders = listed_folders()
+    return folders[default_index(folders)] if folders else None
+
+
 def default_index(options: list[str]) -> int:
     """Open on the MNIST VAE, else on any model with a likelihood (a VAE): prior samples of a VAE make the
     most telling first screen, and MNIST's are the easiest to read."""
@@ -69,7 +80,7 @@ def model_picker() -> tuple[str, GenerativeModel] | None:
 
     Every page draws it. A widget's state ends with its page, so the choice and the typed folder
     are kept in `model_path` and `custom_path` and handed to the next page's widgets."""
-    folders = [str(p) for p in find_checkpoints(ui.CHECKPOINTS) if listed(p)]
+    folders = listed_folders()
     with st.sidebar:
         st.header("Model")
         custom = st.session_state.get("custom_path", "")
@@ -114,25 +125,120 @@ def model_picker() -> tuple[str, GenerativeModel] | None:
             )
             return None
         st.session_state.offline_slot = st.empty()  # says so when a page explores from the bundle (test_set)
-        with st.expander("Model card"):
-            try:
-                config = read_config(path)
-                st.markdown(model_card(config, read_metrics(path), literal=plain, name=Path(path).name))
-            except CheckpointError as e:  # the weights loaded; only the card's metrics are unreadable
-                st.warning(f"The model card cannot be shown: {plain(e)}")
-            else:
-                training_curves(config["training"])
+        st.session_state.card_slot = (st.expander("Model card"), path)  # filled after the page (show_card)
     return path, model
+
+
+def show_card() -> None:
+    """The model card, in the sidebar's expander the picker made, drawn once the page has run (app.py): its text
+    and curves would otherwise reach the browser, and take its time to draw, before the page's own pictures."""
+    if pending := st.session_state.pop("card_slot", None):
+        expander, path = pending
+        with expander:
+            sidebar_card(path)
+
+
+def _card_parts(path: str, curves_in_table: bool = True) -> tuple[str, dict, dict]:
+    """The model card's text above its metrics (title, description, settings, training), the metrics, and the
+    config; without curves_in_table, the training's per-epoch records (drawn by `training_curves`) are left out of
+    its table. Raises CheckpointError."""
+    config, metrics = read_config(path), read_metrics(path)
+    training = {k: v for k, v in config["training"].items() if curves_in_table or not _is_curve(k, v)}
+    card = model_card({**config, "training": training}, metrics, literal=plain, name=Path(path).name)
+    return card.rpartition("\n## Metrics\n")[0], metrics, config
+
+
+def sidebar_card(path: str) -> None:
+    """The model card in the sidebar's width: its text, its numbers in a two-column table, the names of its
+    nested figures (curves, shares per class, the evaluation's record), and a button that opens all of it in the
+    main area."""
+    try:
+        head, metrics, config = _card_parts(path, curves_in_table=False)
+    except CheckpointError as e:  # the weights loaded; only the card's metrics are unreadable
+        st.warning(f"The model card cannot be shown: {plain(e)}")
+        return
+    rows, rest = metric_rows(metrics)
+    st.markdown(f"{wrappable(head)}\n{metrics_section(metrics, rows)}")
+    if rest:
+        st.caption("In the full card: " + ", ".join(plain(_label(k)) for k in rest) + ".")
+    if st.button("Full model card", icon=":material/open_in_full:", key="full_model_card"):
+        full_card(path)
+    training_curves(config["training"])
+
+
+@st.dialog("Model card", width="large")
+def full_card(path: str) -> None:
+    """The whole model card in the main area: each nested figure as the JSON metrics.json holds it."""
+    head, metrics, config = _card_parts(path)
+    rows, rest = metric_rows(metrics)
+    st.markdown(f"{head}\n{metrics_section(metrics, rows)}")
+    for name in rest:
+        if isinstance(metrics[name], str):
+            st.markdown(f"**{plain(_label(name))}.** {plain(metrics[name])}")
+        else:
+            with st.expander(plain(_label(name))):
+                st.json(metrics[name])
+    training_curves(config["training"])
+
+
+def wrappable(card: str) -> str:
+    """The card with a break opportunity (a zero-width space) after each underscore of its tables' cells, so that
+    names like final_wasserstein_estimate wrap in the sidebar's width instead of pushing their values out of it."""
+    return "\n".join(line.replace("_", "_\u200b") if line.startswith("| ") else line for line in card.split("\n"))
+
+
+NESTED_ROWS = 4  # a dict of at most this many numbers is shown as rows of the table, one per number
+
+
+def metric_rows(metrics: dict) -> tuple[list[tuple[str, str]], list[str]]:
+    """The metrics that read as a table: (label, value) for each number, and for a dict of at most NESTED_ROWS
+    numbers one row per entry ("linear probe: latent accuracy"); and the names of the others (curves, values per
+    class or dimension, records, notes)."""
+    rows, rest = [], []
+    for name, value in metrics.items():
+        if _is_number(value):
+            rows.append((_label(name), _value(value)))
+        elif isinstance(value, dict) and len(value) <= NESTED_ROWS and all(map(_is_number, value.values())):
+            rows += [(f"{_label(name)}: {_label(key)}", _value(v)) for key, v in value.items()]
+        else:
+            rest.append(name)
+    return rows, rest
+
+
+def metrics_section(metrics: dict, rows: list[tuple[str, str]]) -> str:
+    """The card's Metrics heading and `rows` (`metric_rows`) as a table whose labels wrap at their spaces, so that
+    the values keep their column in the sidebar's width."""
+    if not metrics:
+        return "## Metrics\n\nNot evaluated yet: run `python -m training.evaluate <this folder>`."
+    table = ["| metric | value |", "| --- | ---: |", *(f"| {plain(k)} | {plain(v)} |" for k, v in rows)]
+    return "## Metrics\n\n" + "\n".join(table)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _label(name: str) -> str:
+    return str(name).replace("_", " ")
+
+
+def _value(value: int | float) -> str:
+    return f"{value:,}" if isinstance(value, int) else f"{value:.4g}"
 
 
 def training_curves(training: dict) -> None:
     """Each per-epoch record of the training (`loss_by_epoch`, a WGAN-GP's `wasserstein_estimate_by_epoch`) as a
     line over the epochs, where it holds two finite numbers or more."""
     for name, values in training.items():
-        numbers = isinstance(values, list) and all(isinstance(v, int | float) for v in values)
-        if name.endswith("_by_epoch") and numbers and len(values) >= 2 and all(math.isfinite(v) for v in values):
+        if _is_curve(name, values):
             st.caption(f"{name.removesuffix('_by_epoch').replace('_', ' ').capitalize()} by epoch")
             st.image(curve_svg([float(v) for v in values]))
+
+
+def _is_curve(name: str, values) -> bool:
+    """Whether a training record is one `training_curves` draws: `*_by_epoch`, two finite numbers or more."""
+    numbers = isinstance(values, list) and all(isinstance(v, int | float) for v in values)
+    return name.endswith("_by_epoch") and numbers and len(values) >= 2 and all(math.isfinite(v) for v in values)
 
 
 def curve_svg(values: list[float], width: int = 300, height: int = 110) -> str:

@@ -4,7 +4,7 @@ import streamlit as st
 
 import ui
 from genviz import latent as lt
-from genviz.images import grid
+from genviz.pictures import grid
 
 st.title("genviz")
 st.markdown(
