@@ -304,6 +304,8 @@ def latent_map(
     class_names: list[str],
     image_shape: tuple[int, int, int],
     exact: dict | None = None,
+    pick: dict | None = None,
+    decode_caption: str = "Reconstruction",
     synthetic: int = 0,
     height: int = 560,
     point_size: float = 0,
@@ -326,6 +328,10 @@ def latent_map(
         image_shape: (C, H, W) of one decoded image (and thumbnail); the browser checks the decoder against it.
         exact: Python's answer to the last empty-space pick: {"seq": its seq, "x", "y", "z": [D floats], "label":
             the caption, e.g. "UMAP inverse"}; the pick panel decodes and shows z beside the blended preview.
+        pick: the pick to show when the map is drawn (a link's): {"kind": "point", "index"}, {"kind": "space", "x",
+            "y"} or {"kind": "region", "index": [...]}; later picks are the hand's.
+        decode_caption: the pick panel's caption of a point's decoded latent ("Reconstruction" for encoded images;
+            a map of prior samples shows their decodes).
         synthetic: benchmarks only: draw this many seeded points in 10 Gaussian clusters generated in the browser,
             with no data and no decoder (`data` and `decoder` are ignored).
         height: the map's height in CSS pixels; it fills the component's width, less the side panel.
@@ -360,6 +366,8 @@ def latent_map(
         class_names=list(class_names),
         image_shape=list(image_shape),
         exact=exact,
+        pick=pick,
+        decode_caption=decode_caption,
         synthetic=int(synthetic),
         height=int(height),
         point_size=float(point_size),
@@ -369,3 +377,19 @@ def latent_map(
         default=None,
     )
     return dict(value) if isinstance(value, dict) else None
+
+
+def drawing_pad(*, key: str, pad_id: str = "", size: int = 280) -> bytes | None:
+    """A drawing pad (mouse, pen or finger): dark ink on a light square, with Clear and the pen's width.
+
+    Args:
+        key: Streamlit's widget key; give one, so that the drawing survives reruns.
+        pad_id: a new id gives a clean sheet (e.g. another model, whose inputs differ).
+        size: the pad's side in CSS pixels (and its picture's in pixels).
+
+    Returns:
+        The drawing as PNG bytes after each finished stroke, for the page to prepare as an upload
+        (`genviz.preparation.upload_to_input`); None before the first stroke and after Clear.
+    """
+    value = _declared()(mode="pad", pad_id=str(pad_id), size=int(size), key=key, default=None)
+    return bytes(value) if isinstance(value, (bytes, bytearray, memoryview)) else None

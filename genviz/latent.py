@@ -148,13 +148,14 @@ def interpolate_grid(
 def parse_latent(text: str, latent_dim: int) -> torch.Tensor:
     """A pasted latent vector: numbers separated by commas or spaces, optionally in brackets."""
     parts = [p for p in re.split(r"[\s,]+", text.strip().strip("[]()")) if p]
+    number = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|[-+]?(inf|nan)", re.IGNORECASE)
+    if not_numbers := [p for p in parts if not number.fullmatch(p)]:  # words are not counted as numbers
+        shown = ", ".join(repr(p) for p in not_numbers[:3]) + (" ..." if len(not_numbers) > 3 else "")
+        verb = "is not a number" if len(not_numbers) == 1 else "are not numbers"
+        raise ValueError(f"the pasted text is not a list of numbers: {shown} {verb}")
     if len(parts) != latent_dim:
         raise ValueError(f"this model's latent has {latent_dim} numbers; the pasted text has {len(parts)}")
-    try:
-        values = torch.tensor([float(p) for p in parts])
-    except ValueError:
-        bad = next(p for p in parts if not re.fullmatch(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?", p))
-        raise ValueError(f"{bad!r} is not a number") from None
+    values = torch.tensor([float(p) for p in parts])
     if not torch.isfinite(values).all():
         raise ValueError("the latent holds an infinite or NaN value")
     return values

@@ -14,6 +14,8 @@ def map_blob(
     latents: np.ndarray | None,
     tiles: Sequence[bytes] = (),
     layout: dict | None = None,
+    numbers: np.ndarray | None = None,
+    numbering: Sequence[tuple[int, str]] = (),
 ) -> bytes:
     """A map's data for `component.latent_map` (and a static site's map.safetensors), as one safetensors file.
 
@@ -27,6 +29,11 @@ def map_blob(
             "per_tile" images per tile, "columns" images per row of a tile, "image_shape" [C, H, W] of one image
             (other keys are ignored); required with tiles. Kept as JSON in the file's __metadata__ ("layout",
             the shape as "shape").
+        numbers: (N,) each point's number where it comes from (a sampled test image's in the test set), stored
+            int32; None: numbered from 0 in each part.
+        numbering: the map's parts as (first point, what its points are), e.g. [(0, "test image"), (10000,
+            "training image")], so that the browser names point i as the page does ("test image 1,046"); kept as
+            JSON in __metadata__ ("numbering"). Empty: "point".
 
     Returns:
         The file's bytes.
@@ -44,13 +51,20 @@ def map_blob(
         if z.ndim != 2 or len(z) != n:
             raise ValueError(f"latents must be (N, D) with N = {n}, got shape {z.shape}")
         tensors["latents"] = z
-    metadata = None
+    metadata = {}
+    if numbers is not None:
+        order = np.asarray(numbers)
+        if order.shape != (n,) or order.min(initial=0) < 0 or order.max(initial=0) > np.iinfo(np.int32).max:
+            raise ValueError(f"numbers must be (N,) = ({n},) whole numbers from 0, got shape {order.shape}")
+        tensors["numbers"] = np.ascontiguousarray(order, dtype="<i4")
+    if numbering:
+        metadata["numbering"] = json.dumps([[int(start), str(what)] for start, what in numbering])
     if tiles:
         if not layout or {"per_tile", "columns", "image_shape"} - set(layout):
             raise ValueError("tiles need a layout with per_tile, columns and image_shape")
         shown = {"per_tile": int(layout["per_tile"]), "columns": int(layout["columns"]),
                  "shape": [int(v) for v in layout["image_shape"]]}  # fmt: skip
-        metadata = {"layout": json.dumps(shown)}
+        metadata["layout"] = json.dumps(shown)
         for t, tile in enumerate(tiles):
             tensors[f"tile_{t:03d}"] = np.frombuffer(bytes(tile), dtype=np.uint8)
-    return save_safetensors(tensors, metadata=metadata)
+    return save_safetensors(tensors, metadata=metadata or None)

@@ -18,7 +18,8 @@ refers to another origin):
                                   (first paragraph and facts), and each file's sha256 and bytes
     models/<slug>/decoder.onnx    the decoder the app sends the browser (genviz.export.cached_decoder)
     models/<slug>/map.safetensors the bundle's UMAP map as the app sends it (genviz.mapdata.map_blob), no tiles:
-                                  coords (N, 2) float32, labels (N,) int16, latents (N, D) float32
+                                  coords (N, 2) float32, labels (N,) int16, latents (N, D) float32, numbers
+                                  (N,) int32 (a test image's number in the test set; none for prior samples)
     models/<slug>/latent.safetensors   centre, spread (D,) float32 (model.latent_scale()); class_centre and
                                   class_spread (K, D) for a conditional model; the bundle's directions (k, D),
                                   spreads (k,) float32 and dimension_order (D,) int32
@@ -66,6 +67,7 @@ SITE_FILE, MODEL_FILE = "site.json", "model.json"
 DECODER_FILE, MAP_FILE, LATENT_FILE = "decoder.onnx", "map.safetensors", "latent.safetensors"
 SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # a folder name that is a plain relative URL as it is
 VIEW_URL = "http://localhost:8000/"
+MAX_FACT = 60  # characters of a text metric shown as a card fact; longer ones (notes) are the full card's
 
 
 class SiteError(Exception):
@@ -166,8 +168,8 @@ def _card(folder: Path, slug: str, config: dict, model) -> dict:
     for key, value in metrics.items():
         if isinstance(value, float):
             facts.append([key, f"{value:.4g}"])
-        elif isinstance(value, int | str):  # a curve, a value per class or dimension: nested, left out
-            facts.append([key, str(value)])
+        elif isinstance(value, int) or isinstance(value, str) and len(value) <= MAX_FACT:
+            facts.append([key, str(value)])  # a curve, a value per class or dimension, a note: left out
     return {"summary": summary, "facts": facts}
 
 
@@ -200,7 +202,10 @@ def _write_model(folder: Path, slug: str, site: Path, thumbnails: dict[str, list
     out = site / "models" / slug
     out.mkdir(parents=True)
     (out / DECODER_FILE).write_bytes(cached_decoder(folder).read_bytes())
-    (out / MAP_FILE).write_bytes(map_blob(projection.coords, projection.labels, projection.latents))
+    # Each point named as the app names it: a test image by its number in the test set, a prior sample by its own.
+    numbering = [(0, "test image")] if bundle.positions is not None else [(0, "sample")]
+    points = projection.coords, projection.labels, projection.latents
+    (out / MAP_FILE).write_bytes(map_blob(*points, numbers=bundle.positions, numbering=numbering))
     (out / LATENT_FILE).write_bytes(save_safetensors({k: np.ascontiguousarray(v) for k, v in arrays.items()}))
 
     shown = None

@@ -26,8 +26,8 @@ from genviz.checkpoint import load_model
 from genviz.data import load_dataset, to_float
 from genviz.explore import load_bundle
 from genviz.export import decoder_onnx
-from genviz.images import enlarge, grid, to_pil
 from genviz.metrics import psnr
+from genviz.pictures import enlarge, grid, to_pil
 from support.apptest import images, open_page
 from support.brought import DATASETS, DIFFUSERS_VAE, MLP_VAE, brought_checkpoints
 from support.browser import CHROMIUM, FLAGS, drag_slider, missing_browser, serve, wait_for_frame
@@ -171,13 +171,18 @@ def test_sliders_move_the_256_dim_latent_along_directions_only_and_say_why(app, 
     assert close(shown, decoded(model, z, 280)) and not close(shown, decoded(model, base, 280))
 
 
+def first_of_classes(data, n: int) -> list[int]:
+    """The number of the first test image of each of classes 0 to n - 1: the pages' default images."""
+    return [int((data.labels == c).nonzero()[0]) for c in range(n)]
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_interpolate_draws_the_path_between_two_encoded_test_images(app, models, datasets, media, name):
     model = models[name]
     open_page(app, "views/interpolate.py", name)
     *_, strip = images(app.main)
     assert strip.captions[0] == "slerp strip of 8"
-    ends = lt.encode_images(model, datasets[name].images[:2])  # the page's default endpoints: test images 0 and 1
+    ends = lt.encode_images(model, datasets[name].images[first_of_classes(datasets[name], 2)])  # the default ends
     zs = lt.interpolate(ends[0], ends[1], 8, "slerp", model.latent_scale()[0])
     assert close(pixels(media, strip), ui.tiled(lt.decode(model, zs), 8))
 
@@ -187,8 +192,8 @@ def test_reconstruct_measures_the_models_reconstructions(app, models, datasets, 
     model = models[name]
     open_page(app, "views/reconstruct.py", name)
     rows = app.dataframe[0].value
-    assert list(rows["model"]) == [name] * 8  # test images 0 to 7; the other brought model takes other images
-    x = to_float(datasets[name].images[:8])
+    assert list(rows["model"]) == [name] * 10  # a test image of each class; the other brought model takes others
+    x = to_float(datasets[name].images[first_of_classes(datasets[name], 10)])
     assert list(rows["PSNR (dB)"]) == pytest.approx(psnr(model.reconstruct(x), x).tolist(), abs=1e-3)
 
 
@@ -206,9 +211,10 @@ def test_anomaly_offers_the_elbo_only_where_the_model_has_a_likelihood(app, mode
     )
     table = app.dataframe[0].value  # most anomalous first, each image named "test-<number> (<class>)"
     by_image = dict(zip(table["image"].str.split().str[0], table["score"], strict=True))
-    x = to_float(datasets[name].images[:10])  # the page's default: test images 0 to 9
+    default = first_of_classes(datasets[name], 10)  # the page's default: the first test image of each class
+    x = to_float(datasets[name].images[default])
     want = model.anomaly_score(x, "reconstruction", torch.Generator().manual_seed(0))
-    assert [by_image[f"test-{i}"] for i in range(10)] == pytest.approx(want.tolist(), rel=1e-4)
+    assert [by_image[f"test-{i}"] for i in default] == pytest.approx(want.tolist(), rel=1e-4)
     if "elbo" in scores:
         app.radio(key="anomaly_score").set_value("elbo").run()
         assert not app.exception and not app.error

@@ -151,6 +151,8 @@ def test_pasted_latents_are_parsed_or_refused_with_a_reason():
         lt.parse_latent("1, 2", 3)
     with pytest.raises(ValueError, match="'x' is not a number"):
         lt.parse_latent("1, x, 2", 3)
+    with pytest.raises(ValueError, match="not a list of numbers: 'hello', 'world' are not numbers"):
+        lt.parse_latent("hello world", 2)  # words are not counted as if they were numbers
     with pytest.raises(ValueError, match="infinite or NaN"):
         lt.parse_latent("1, nan, 2", 3)
 

@@ -91,8 +91,12 @@ def test_the_map_opens_from_the_bundle_and_its_picks_reach_the_page(online, brow
     expect(preview).to_have_attribute("data-index", str(i))
     page.mouse.click(*at[i])
     name = found.class_names[found.labels[i]]
-    expect(page.get_by_role("heading", name=f"Point {i}: {name}")).to_be_visible()
-    expect(page.locator(MAIN).get_by_text(f"Test image {int(found.positions[i]):,} of")).to_be_visible()
+    number = f"test image {int(found.positions[i]):,}"  # one numbering: the hover caption's, the panel's, the pick's
+    expect(page.get_by_role("heading", name=f"{number[0].upper()}{number[1:]}: {name}")).to_be_visible()
+    expect(page.locator(MAIN).get_by_text(f"Point {i:,} of the map, of")).to_be_visible()
+    expect(preview.locator(".caption")).to_have_text(f"{name} · {number}")
+    expect(frame.locator("[data-testid=map-pick] .title")).to_have_text(f"{number[0].upper()}{number[1:]} · {name}")
+    assert "pick=p" + str(i) in page.url
     assert latent_shown(page) == pytest.approx(found.latents[i], abs=1e-4)
 
     # Empty space: the page's latent is UMAP's inverse there, and the component shows its decode.
@@ -102,8 +106,9 @@ def test_the_map_opens_from_the_bundle_and_its_picks_reach_the_page(online, brow
     xy = [float(preview.get_attribute("data-x")), float(preview.get_attribute("data-y"))]
     page.mouse.click(*spot)
     expect(page.get_by_role("heading", name=re.compile(r"^Decoded at"))).to_be_visible()
-    assert latent_shown(page) == pytest.approx(umap.inverse(np.array([xy]))[0], abs=2e-4)
+    # The server's inverse reaches the browser's panel once it is computed (a spinner meanwhile), then the page's.
     expect(frame.locator("[data-testid=map-pick]")).to_contain_text("UMAP inverse, on the server")
+    assert latent_shown(page) == pytest.approx(umap.inverse(np.array([xy]))[0], abs=2e-4)
 
     # A box: the page counts exactly the points inside it.
     frame.get_by_role("button", name="Box").click()

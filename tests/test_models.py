@@ -1,7 +1,16 @@
 import pytest
 import torch
 
-from genviz.models import REGISTRY, AEConfig, AutoEncoder, ClassifierConfig, VAEConfig, build_model, explorable_families, trained_families
+from genviz.models import (
+    REGISTRY,
+    AEConfig,
+    AutoEncoder,
+    ClassifierConfig,
+    VAEConfig,
+    build_model,
+    explorable_families,
+    trained_families,
+)
 from genviz.models.base import spatial_sizes
 from genviz.noise import NOISE_KINDS, corrupt
 

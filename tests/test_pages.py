@@ -14,7 +14,7 @@ import ui
 from genviz import latent as lt
 from genviz.checkpoint import load_model
 from genviz.data import to_float
-from genviz.images import enlarge, to_pil
+from genviz.pictures import enlarge, to_pil
 from support.apptest import images, open_page
 
 pytestmark = pytest.mark.slow  # every test runs the app on the session's trained models
@@ -100,6 +100,14 @@ def test_a_test_image_and_a_pasted_latent_can_start_the_sliders(app, mnist_test,
     assert not app.exception and not app.error
     assert app.radio(key="slider_start").value == "Pasted latent"
     assert app.code[0].value == pasted
+    # The pasted latent travels in the address: a new session opened on it starts there.
+    address = dict(app.query_params)
+    assert address["start"] == "Pasted latent" and "z" in address
+    again = AppTest.from_file("../app.py", default_timeout=120)
+    again.query_params.update({"model": "mnist-vae", **address})
+    again.switch_page("views/sliders.py").run()
+    assert not again.exception and not again.error
+    assert again.radio(key="slider_start").value == "Pasted latent" and again.code[0].value == pasted
 
 
 def test_gan_sliders_offer_ganspace_and_classifier_directions(app):
@@ -131,6 +139,15 @@ def test_map_caches_its_projection_and_shows_a_picked_point(app, tmp_path, monke
     app.run()
     assert [s.captions[0] for s in images(app.main)] == ["the selected images", "their mean latent, decoded"]
     assert any(h.value == "20 points selected" for h in app.subheader)
+
+
+def test_a_links_pick_opens_the_map_on_that_point(app, tmp_path):
+    app.query_params.update({"model": "mnist-vae", "points": "1000", "projection": "pca", "pick": "p7"})
+    app.switch_page("views/map.py").run()
+    assert not app.exception and not app.error
+    heading = next(h.value for h in app.subheader)
+    assert heading.startswith("Test image ") and any(c.value.startswith("Point 7 of the map") for c in app.caption)
+    assert app.query_params["pick"] == "p7"
 
 
 def test_map_point_opens_in_the_sliders(app, tmp_path):
@@ -178,7 +195,7 @@ def test_a_map_of_every_image_shows_test_then_training_images(app, tmp_path, mon
     assert not app.exception
     assert [s.captions[0] for s in images(app.main)] == ["training image", "reconstruction"]
     names = ui.class_names(vae)
-    assert any(h.value == f"Point 10005: {names[int(train.labels[5])]}" for h in app.subheader)
+    assert any(h.value == f"Training image 5: {names[int(train.labels[5])]}" for h in app.subheader)
     app.switch_page("views/home.py").run()
     app.switch_page("views/map.py").run()
     assert app.selectbox[0].value == "all"  # the page remembers the point count
@@ -244,7 +261,9 @@ def test_a_map_link_opens_its_settings_and_a_point_of_the_sample_shows_its_own_t
     app.run()
     assert not app.exception
     number = int(mnist_test.sample(1000).index[500])
-    assert any(c.value == f"Test image {number:,} of `mnist`" for c in app.caption)
+    name = ui.class_names(load_model(tmp_path / "mnist-vae", "cpu"))[int(mnist_test.labels[number])]
+    assert any(h.value == f"Test image {number:,}: {name}" for h in app.subheader)  # the number the browser shows too
+    assert any(c.value == "Point 500 of the map, of `mnist`" for c in app.caption)
     shown = pixels(media, images(app.main)[0])
     assert np.array_equal(shown, np.asarray(enlarge(to_pil(to_float(mnist_test.images[number])), 140)))
     app.session_state["map_pick"] = {"key": key, "kind": "region", "index": list(range(20))}

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file
 
+from genviz import explore, site
 from genviz import latent as lt
-from genviz import site
 from genviz.checkpoint import load_model
 from genviz.explore import load_bundle
 from genviz.export import cached_decoder
@@ -100,9 +100,13 @@ def test_the_site_holds_each_listed_file_with_its_sha256_and_size(written):
 def test_the_map_is_the_bundles_umap_map_without_tiles(written, root):
     out, _, _ = written
     for name in MODELS:
-        projection = load_bundle(root / name).map("umap")
+        bundle = load_bundle(root / name)
+        projection = bundle.map("umap")
         arrays = load_file(out / "models" / name / "map.safetensors")
-        assert set(arrays) == {"coords", "labels", "latents"}, name  # no tiles: the site has them once, as PNG
+        numbered = {"numbers"} if bundle.positions is not None else set()  # test images' numbers, as the app shows
+        assert set(arrays) == {"coords", "labels", "latents"} | numbered, name  # no tiles: the site has them once
+        if numbered:
+            np.testing.assert_array_equal(arrays["numbers"], bundle.positions)
         assert arrays["coords"].dtype == np.float32 and arrays["latents"].dtype == np.float32
         assert arrays["labels"].dtype == np.int16
         np.testing.assert_array_equal(arrays["coords"], projection.coords)
@@ -158,6 +162,25 @@ def test_mnist_models_share_one_copy_of_the_bundles_tiles(written, root):
         got = [(out / described["folder"] / tile).read_bytes() for tile in described["tiles"]]
         assert got == bundle.atlas_tiles()
     assert len(list((out / "thumbnails" / MNIST_THUMBNAILS).iterdir())) == 5  # the tiles, nothing else
+
+
+@pytest.mark.slow
+def test_a_checkpoint_copied_alone_with_its_thumbnails_embedded_makes_the_same_site_offline(
+    written, tmp_path, monkeypatch
+):
+    out, _, _ = written
+    source = copy_checkpoints(tmp_path / "source", ["mnist-vae"]) / "mnist-vae"
+    assert explore.main(["--embed", str(source)]) == 0
+    copy = shutil.copytree(source, tmp_path / "elsewhere" / "mnist-vae")  # no thumbnails beside it
+    monkeypatch.setenv("GENVIZ_DATA_DIR", str(tmp_path / "no-data"))
+    write_site([copy], tmp_path / "site", say=lambda _: None)
+    assert load_bundle(copy).thumbnails_place == "own"
+    assert files_of(tmp_path / "site" / "thumbnails") == {
+        path: data for path, data in files_of(out / "thumbnails").items() if path.startswith(MNIST_THUMBNAILS)
+    }
+    assert files_of(tmp_path / "site" / "models") == {
+        path: data for path, data in files_of(out / "models").items() if path.startswith("mnist-vae/")
+    }
 
 
 @pytest.mark.slow

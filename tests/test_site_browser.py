@@ -264,13 +264,14 @@ def test_a_copied_address_restores_the_map_pick_and_the_sample_grid(visits):
     x, y = page.evaluate("() => window.genvizMap.screenOf(123)")
     page.mouse.click(box["x"] + x, box["y"] + y)
     page.wait_for_function("() => location.hash.includes('pick=p123')")
-    assert page.locator("[data-testid=map-pick] .title").inner_text().startswith("Point #123")
+    number = f"Test image {int(load_bundle(ROOT / 'checkpoints' / 'mnist-vae').positions[123]):,}"  # as the app says
+    assert page.locator("[data-testid=map-pick] .title").inner_text().startswith(number)
     assert page.get_by_role("link", name="Edit in latent sliders").get_attribute("href").endswith("start=p123")
 
     again = visits.open(page.url[page.url.index("#") :])
     wait_for_map(again)
     title = "document.querySelector('[data-testid=map-pick] .title')"
-    again.wait_for_function(f"() => {title}?.textContent.startsWith('Point #123')")
+    again.wait_for_function(f"() => {title}?.textContent.startsWith('{number}')")
     again.get_by_role("link", name="Edit in latent sliders").click()
     wait_for_live(again, "live-canvas")
     assert again.evaluate("() => window.genvizSite.shown()") == {"model": "mnist-vae", "view": "sliders"}

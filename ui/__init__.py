@@ -18,11 +18,12 @@ picker runs, so that a test may point it elsewhere.
 import os
 from pathlib import Path
 
+from ui.drawing import drawn_picture
 from ui.feedback import needs_data, progress
 from ui.figures import curves_figure, map_figure, path_rows, roc_figure, score_histogram
 from ui.live import Live, live
 from ui.maps import bundled_map, cached_test_and_train, latent_map, latest_map, map_data, map_payload, pca_map
-from ui.params import choice, decimal, drop_from_url, flag, from_url, integer, linked, to_url
+from ui.params import choice, decimal, drop_from_url, flag, from_url, integer, link_warning, linked, to_url
 from ui.picker import compatible_models, loaded_models, model_picker
 from ui.resources import (
     SAMPLE,
@@ -47,6 +48,7 @@ from ui.text import below_chance, code, ordinal, percentile_text, plain
 from ui.widgets import (
     UPLOAD_TYPES,
     Picture,
+    endpoint,
     fit_controls,
     model_preparation,
     picture_source,
@@ -55,6 +57,7 @@ from ui.widgets import (
     show_notes,
     show_tiled,
     show_within,
+    strip_row,
     tiled,
 )
 
@@ -87,6 +90,7 @@ __all__ = [
     "drop_from_url",
     "encoded_picture",
     "encoded_test_image",
+    "endpoint",
     "fit_controls",
     "flag",
     "foreign_scores",
@@ -94,6 +98,8 @@ __all__ = [
     "integer",
     "is_offline",
     "latent_map",
+    "drawn_picture",
+    "link_warning",
     "linked",
     "live",
     "latent_sample",
@@ -122,6 +128,7 @@ __all__ = [
     "show_notes",
     "show_tiled",
     "show_within",
+    "strip_row",
     "test_scores",
     "test_set",
     "test_subset",

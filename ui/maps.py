@@ -8,11 +8,11 @@ import os
 import streamlit as st
 import torch
 
-from component import map_blob
 from genviz import latent as lt
 from genviz.checkpoint import fingerprint
 from genviz.data import ImageDataset, cache_dir, load_dataset
 from genviz.explore import MAP_SETTINGS, thumbnail_tiles
+from genviz.mapdata import map_blob
 from genviz.models import GenerativeModel
 from ui.feedback import progress
 from ui.resources import (
@@ -129,7 +129,7 @@ def pca_map(_model: GenerativeModel, path: str) -> lt.Projection:
 
 
 @st.cache_resource(max_entries=4, show_spinner="Packing the map for the browser...")
-def _map_payload(path: str, stamp: tuple, n: int | None, method: str, settings: tuple, _model, _projection):
+def _map_payload(path, stamp: tuple, n, method: str, settings: tuple, numbering: tuple, _model, _projection, _numbers):
     found = bundled_map(path, n, method, *settings)
     if found is not None:
         tiles, layout = found.atlas_tiles(), found.tile_layout
@@ -137,11 +137,16 @@ def _map_payload(path: str, stamp: tuple, n: int | None, method: str, settings: 
         tiles, layout = thumbnail_tiles(map_data(_model, n).images)
     else:  # prior samples: the browser decodes each one it shows
         tiles, layout = [], None
-    blob = map_blob(_projection.coords, _projection.labels, _projection.latents, tiles, layout)
+    points = _projection.coords, _projection.labels, _projection.latents
+    blob = map_blob(*points, tiles, layout, _numbers, [tuple(part) for part in numbering])
     return blob, hashlib.sha256(blob).hexdigest()
 
 
-def map_payload(path, model, n, method, n_neighbors, min_dist, projection: lt.Projection) -> tuple[bytes, str]:
-    """The map as genviz's component takes it (`component.map_blob`: points, classes, latents and the thumbnails
-    of the images mapped), and its SHA-256, by which the browser keeps it: made once per map and process."""
-    return _map_payload(path, files_stamp(path), n, method, (n_neighbors, min_dist), model, projection)
+def map_payload(
+    path, model, n, method, n_neighbors, min_dist, projection: lt.Projection, numbers=None, numbering=()
+) -> tuple[bytes, str]:
+    """The map as genviz's component takes it (`genviz.mapdata.map_blob`: points, classes, latents, the thumbnails
+    of the images mapped, and each point's number where it comes from), and its SHA-256, by which the browser keeps
+    it: made once per map and process."""
+    parts = tuple(tuple(part) for part in numbering)
+    return _map_payload(path, files_stamp(path), n, method, (n_neighbors, min_dist), parts, model, projection, numbers)

@@ -55,16 +55,42 @@ def flag(text: str) -> bool:
     return text == "1"
 
 
+_UNSET = object()  # a widget with no value
+
+
+def link_warning(key: str, message: str, where=st) -> None:
+    """Say that a link's value for the widget `key` was not used, and keep saying it on every run (a live
+    component's first message reruns the page within a second) until the widget's value changes: the user has
+    acted on it, or left the page."""
+    notes = st.session_state.setdefault("link_notes", {})
+    note = notes.get(key)
+    if note is None:
+        note = notes[key] = {"message": message}  # the widget gets its default after this
+    elif "value" not in note:
+        if key not in st.session_state:  # the page was left before it ran again: its widget is gone
+            del notes[key]
+            return
+        note["value"] = st.session_state[key]  # the value it started at instead
+    elif st.session_state.get(key, _UNSET) != note["value"]:
+        del notes[key]
+        return
+    where.warning(note["message"], icon=":material/link_off:")
+
+
 def from_url(name: str, key: str, parse: Parse, where=st) -> None:
     """Before the widget `key` is drawn: when it has no value yet in this visit to the page and the URL
-    holds `name`, start the widget at the URL's value; a value `parse` refuses is reported in `where`."""
+    holds `name`, start the widget at the URL's value; a value `parse` refuses is reported in `where`, until the
+    widget changes (`link_warning`)."""
+    if key in st.session_state.get("link_notes", {}):
+        link_warning(key, "", where)
+        return
     if key in st.session_state or name not in st.query_params:
         return
     text = st.query_params[name]
     try:
         st.session_state[key] = parse(text)
     except ValueError as e:
-        where.warning(f"The link's {code(f'{name}={text}')} was ignored ({plain(e)}).", icon=":material/link_off:")
+        link_warning(key, f"The link's {code(f'{name}={text}')} was ignored ({plain(e)}).", where)
 
 
 def linked(name: str, key: str, parse: Parse, default, where=st) -> None:

@@ -6,6 +6,7 @@ Offline (the test set cannot be read), a checkpoint's explore bundle (`genviz.ex
 stratified sample of the test set, with the latents, directions and anomaly scores computed when it was made.
 """
 
+import threading
 import time
 from pathlib import Path
 
@@ -22,6 +23,8 @@ from genviz.export import cached_decoder
 from genviz.models import Classifier, GenerativeModel, Model
 from ui.text import code, plain
 
+# Set once a page has run in this process (app.py): what serve.py warms in the background waits for it.
+FIRST_PAGE_RAN = threading.Event()
 OFFLINE_SPLIT = "test (explore bundle)"  # the split of a bundle's sample standing in for the test set
 SAMPLE = 2000  # test images behind the latent sample: directions, class directions, PCA maps, dimension order
 
@@ -30,6 +33,13 @@ SAMPLE = 2000  # test images behind the latent sample: directions, class directi
 def cached_model(path: str) -> Model:
     """One model per folder per process, shared by every session (never trained or edited)."""
     return load_model(path)
+
+
+@st.cache_resource(show_spinner=False)
+def preload_model(path: str) -> Model:
+    """`cached_model(path)` loaded ahead of any page, from a thread that has none (serve.py's start-up thread):
+    inside another cached function, Streamlit shows no spinner for it, which would need a page."""
+    return cached_model(path)
 
 
 def files_stamp(path: str) -> tuple:
@@ -169,6 +179,17 @@ def test_subset(model: GenerativeModel, n: int | None) -> ImageDataset:
     if n is None or n >= len(data):
         return data
     return data.sample(n) if is_offline(data) else _test_subset(dataset_name(model), model.image_shape[1], n)
+
+
+def spread_over_classes(model: GenerativeModel, n: int) -> list[int]:
+    """n positions in `test_set(model)`, the images a page shows before any is chosen: the first image of each
+    class in class order, then the second of each, and so on. The first n images of a test set read class by
+    class (CIFAR-10's, an image folder's) would all be of its first class. Raises DatasetError."""
+    labels = test_set(model).labels.cpu()
+    _, counts = labels.unique(return_counts=True)
+    by_class = torch.argsort(labels, stable=True)  # (N,) positions, class by class, in test-set order within each
+    rank = torch.arange(len(labels)) - torch.repeat_interleave(torch.cumsum(counts, 0) - counts, counts)  # in class
+    return by_class[torch.argsort(rank, stable=True)][:n].tolist()  # rank 0 of every class first, in class order
 
 
 def classifier_for(path: str, model: GenerativeModel) -> Classifier | None:

@@ -6,30 +6,34 @@ import streamlit as st
 import torch
 from PIL import Image
 
-from genviz.data import parse_indices, to_float
-from genviz.images import (
-    FITS,
-    MAX_FILES,
-    ModelInput,
-    Preparation,
-    UploadError,
-    default_preparation,
-    enlarge,
-    grid,
-    to_pil,
-    upload_to_input,
-)
+from genviz import latent as lt
+from genviz.data import class_members, parse_indices, to_float
 from genviz.models import GenerativeModel
+from genviz.pictures import enlarge, grid, to_pil
+from genviz.preparation import FITS, ModelInput, Preparation, default_preparation, upload_to_input
+from genviz.uploads import MAX_FILES, UploadError
+from ui.drawing import drawn_picture
 from ui.feedback import needs_data
-from ui.resources import class_names, data_source, is_offline, test_set
+from ui.params import choice, drop_from_url, integer, linked, to_url
+from ui.resources import (
+    class_names,
+    data_source,
+    dataset_name,
+    encoded_picture,
+    encoded_test_image,
+    is_offline,
+    spread_over_classes,
+    test_set,
+)
 from ui.text import plain
 
-# What the uploaders offer; genviz.images reads the file's contents, whatever its name says.
+# What the uploaders offer; genviz.uploads reads the file's contents, whatever its name says.
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff"]
 # An image ready for a model, from an upload or the test set, with what was done to it on the way.
 Picture = ModelInput
 WIDEST = 1400  # pixels: about the main column of the wide layout; a strip is never drawn wider
 AS_TRAINED = "like the training images"  # the preparation control's first choice: the checkpoint's own
+SOURCES = ["Test image", "Upload", "Drawing", "Random latent"]  # where an interpolation's endpoint comes from
 
 
 def model_preparation(model: GenerativeModel) -> Preparation:
@@ -89,22 +93,33 @@ def read_pictures(files: list, model: GenerativeModel, fit: Preparation | str, i
     return pictures
 
 
-def picture_source(model: GenerativeModel, key: str, default: str = "0-7") -> list[Picture]:
-    """The page's images: uploads (converted as the controls say, notes shown) or test images by number."""
+def picture_source(model: GenerativeModel, key: str, count: int = 10) -> list[Picture]:
+    """The page's images: uploads (converted as the controls say, notes shown) or test images by number, at first
+    `count` of them spread over the classes (`spread_over_classes`). Numbers other than those are kept in the URL
+    as `images`, so that a reload or a link shows them, on this model or another of any dataset."""
     # Test images first, so that a page shows what it does before anything is chosen.
-    source = st.radio("Images", ["Test images", "Upload"], horizontal=True, key=f"{key}_source")
+    source = st.radio("Images", ["Test images", "Upload", "Draw"], horizontal=True, key=f"{key}_source")
     if source == "Test images":
         data_source(model)  # says why a bundle is not used, or that the page works offline
         with needs_data(model, "Test images"):
             data = test_set(model)
         offline = is_offline(data)
         what = "images of the explore bundle's sample of the test set" if offline else "test images"
+        default = ", ".join(map(str, spread_over_classes(model, count)))
+
+        def valid(text: str) -> str:
+            parse_indices(text, len(data))  # ValueError names the bad part
+            return text
+
+        field = f"{key}_index_{dataset_name(model)}"  # a model of another dataset starts at its own default
+        linked("images", field, valid, default)
         text = st.text_input(
-            f"{what.capitalize()}: numbers",
-            default,
-            key=f"{key}_index",
-            help=f"Numbers or ranges from 0 to {len(data) - 1}",
+            f"{what.capitalize()}: numbers", key=field, help=f"Numbers or ranges from 0 to {len(data) - 1}"
         )
+        if text == default:  # left out of the URL: a model of another dataset then opens on its own default
+            drop_from_url("images")
+        else:
+            to_url("images", text)
         try:
             index = parse_indices(text, len(data))
         except ValueError as e:
@@ -115,6 +130,11 @@ def picture_source(model: GenerativeModel, key: str, default: str = "0-7") -> li
             index = index[:MAX_FILES]
         names, numbers = class_names(model), data.positions().tolist()
         return [Picture(f"test-{numbers[i]} ({names[data.labels[i]]})", to_float(data.images[i]), []) for i in index]
+    drop_from_url("images")  # uploads and drawings are not in the URL
+    if source == "Draw":
+        fit, invert = fit_controls(model, key)
+        drawn = drawn_picture(model, f"{key}_pad", fit, invert)
+        return [drawn[0]] if drawn else []
     files = st.file_uploader(
         "Upload images",
         type=UPLOAD_TYPES,
@@ -124,6 +144,59 @@ def picture_source(model: GenerativeModel, key: str, default: str = "0-7") -> li
     )
     fit, invert = fit_controls(model, key)
     return read_pictures(files or [], model, fit, invert)
+
+
+def endpoint(
+    model: GenerativeModel, path: str, label: str, k: int, fit: Preparation, invert: bool | None
+) -> torch.Tensor | None:
+    """Interpolate's endpoint k (from 0), chosen in the caller's column: a test image by class and number (at first
+    the first image of class k, so that the endpoints show different classes), an upload, or a prior sample by seed
+    (k at first). Its latent (D,), or None until an upload is given. The choices are in the URL as source<k+1>,
+    class<k+1> and image<k+1>, or seed<k+1>; an upload's file is not."""
+    n, key = k + 1, f"interp_{{}}_{k}"  # the URL counts endpoints from 1; key.format("seed") is interp_seed_<k>
+    # Offline without the bundle's test images (a GAN's bundle has none), prior samples.
+    linked(f"source{n}", key.format("source"), choice(SOURCES), SOURCES[-1 if data_source(model) == "none" else 0])
+    source = st.selectbox(label, SOURCES, key=key.format("source"))
+    to_url(f"source{n}", source)
+    upload = ["class", "image", "seed"]
+    for unused in {"Test image": ["seed"], "Upload": upload, "Drawing": upload}.get(source, ["class", "image"]):
+        drop_from_url(f"{unused}{n}")
+    if source == "Random latent":
+        linked(f"seed{n}", key.format("seed"), integer(0, 2**31 - 1), k)
+        seed = st.number_input("Seed", 0, 2**31 - 1, key=key.format("seed"))
+        to_url(f"seed{n}", seed)
+        z = lt.prior_latents(model, 1, int(seed))[0]
+        show(st, lt.decode(model, z[None])[0], f"prior sample, seed {seed}")
+        return z
+    if source in ("Upload", "Drawing"):
+        if source == "Upload":
+            file = st.file_uploader("Image", type=UPLOAD_TYPES, key=key.format("file"), label_visibility="collapsed")
+            pictures = read_pictures([file] if file else [], model, fit, invert)
+        else:
+            drawn = drawn_picture(model, key.format("pad"), fit, invert)
+            pictures = [drawn[0]] if drawn else []
+        if not pictures:
+            st.info(f"{'Upload' if source == 'Upload' else 'Draw'} an image for this endpoint.")
+            return None
+        show_notes(pictures)
+        image = pictures[0].image
+        z = encoded_picture(model, path, (image * 255).round().byte().numpy())
+    else:
+        with needs_data(model, "Test images"):
+            data = test_set(model)
+        names = class_names(model)
+        linked(f"class{n}", key.format("class"), choice(["any", *names]), names[k % len(names)])
+        chosen = st.selectbox("Class", ["any", *names], key=key.format("class"))
+        pool = class_members(data.labels, None if chosen == "any" else names.index(chosen))
+        linked(f"image{n}", key.format("image"), integer(0, len(pool) - 1), 0)  # a number past the pool starts at 0
+        number = st.number_input(f"Image (of {len(pool):,})", 0, len(pool) - 1, key=key.format("image"))
+        to_url(f"class{n}", chosen)
+        to_url(f"image{n}", number)
+        index = int(pool[int(number)])
+        image, z = to_float(data.images[index]), encoded_test_image(model, path, index)
+    search = "" if model.has_exact_encoder else ": this model's latent for it is a search, approximate"
+    show(st, image, f"input{search}")
+    return z
 
 
 def show_notes(pictures: list[Picture]) -> None:
@@ -162,8 +235,15 @@ def show(where, image: torch.Tensor | Image.Image, caption: str, size: int = 112
     where.image(enlarge(picture, size), caption=plain(caption), width=size, output_format="PNG")
 
 
+def strip_row(steps: int, longest: int = 8) -> int:
+    """Frames to a row of a strip of `steps`: all of them up to `longest`, else as few rows of at most `longest`
+    as hold them, as even as they can be (32 steps: 4 rows of 8; 12: 2 of 6), so that each frame stays large."""
+    rows = -(-steps // longest)
+    return -(-steps // rows)
+
+
 def tiled(frames: torch.Tensor, nrow: int, frame: int = 96) -> Image.Image:
-    """Images (B, C, H, W) in [0, 1] tiled `nrow` to a row (`genviz.images.grid`) and scaled up by a whole
+    """Images (B, C, H, W) in [0, 1] tiled `nrow` to a row (`genviz.pictures.grid`) and scaled up by a whole
     factor with crisp pixels, so that each image is about `frame` pixels wide, as far as the whole stays
     within WIDEST pixels."""
     picture = grid(frames, nrow=nrow)

@@ -7,8 +7,9 @@ import torch
 import ui
 from genviz import metrics
 from genviz.data import DatasetError, available_datasets
-from genviz.images import grid
+from genviz.pictures import grid
 
+PICTURED = 8  # the most anomalous images shown, and marked on the histogram
 SEARCHED = 500  # test images scored for a model that reconstructs by a search (about 40 s on two CPU cores)
 VIEWS = ["Score images", "Evaluate (ROC)"]
 AGAINST = ["A class of this dataset", "Another dataset"]
@@ -31,7 +32,7 @@ for name, value in (("score", score), ("view", view)):
     ui.to_url(name, value)
 
 if view == "Score images":
-    pictures = ui.picture_source(model, "anomaly", default="0-9")
+    pictures = ui.picture_source(model, "anomaly")
     ui.show_notes(pictures)
     low, high = float(reference.min()), float(reference.quantile(0.999))
     threshold = st.slider(
@@ -50,22 +51,23 @@ if view == "Score images":
     order = scores.argsort(descending=True).tolist()
     percentile = [metrics.percentile(float(s), reference) for s in scores]
     rows = [
-        {"image": pictures[i].name, "score": float(scores[i]), "percentile": percentile[i],
+        {"rank": k + 1, "image": pictures[i].name, "score": float(scores[i]), "percentile": percentile[i],
          "flagged": bool(scores[i] > threshold)}
-        for i in order
+        for k, i in enumerate(order)
     ]  # fmt: skip
-    captions = [f"{r['image']}: {ui.percentile_text(r['percentile'])}" for r in rows]
-    marks = [(c, r["score"]) for c, r in zip(captions[:5], rows, strict=False)]  # the most anomalous
-    st.plotly_chart(ui.score_histogram(reference, threshold, marks, metrics.SCORES[score]))
+    marked = [r["score"] for r in rows[:PICTURED]]  # drawn as lines numbered by rank, the most anomalous
+    st.plotly_chart(ui.score_histogram(reference, threshold, marked, metrics.SCORES[score]))
+    st.caption(f"The numbered lines: the {len(marked)} images ranked highest in the table below.")
     percentiles = st.column_config.NumberColumn("percentile of the test set", format="%.1f")
     score_column = st.column_config.NumberColumn(format="%.5f")
     st.dataframe(rows, hide_index=True, column_config={"score": score_column, "percentile": percentiles})
     st.subheader("Most anomalous first")
     outputs = ui.reconstructed(model, images)
     st.caption("Each pair: the image, then the model's reconstruction of it.")
-    columns = st.columns(4)
-    for k, (i, caption) in enumerate(zip(order[:8], captions, strict=False)):
-        ui.show(columns[k % 4], grid(torch.stack([images[i], outputs[i]]), nrow=2), caption, 192)
+    gallery = st.container(horizontal=True, gap="medium")  # wraps at any width
+    for i, r in zip(order[:PICTURED], rows, strict=False):
+        caption = f"{r['rank']}. {r['image']}: {ui.percentile_text(r['percentile'])}"
+        ui.show(gallery, grid(torch.stack([images[i], outputs[i]]), nrow=2), caption, 192)
     st.stop()
 
 ui.linked("against", "anomaly_against", ui.choice(AGAINST), AGAINST[0])

@@ -12,50 +12,14 @@ import torch
 import ui
 from component import path_grid
 from genviz import latent as lt
-from genviz.data import class_members, to_float
-from genviz.images import MP4_AVAILABLE, gif_bytes, mp4_bytes, png_bytes, to_pil
+from genviz.pictures import MP4_AVAILABLE, gif_bytes, mp4_bytes, png_bytes, to_pil
 
-SOURCES = ["Test image", "Upload", "Random latent"]
 st.title("Interpolate")
 picked = ui.model_picker()
 if not picked:
     st.stop()
 path, model = picked
 centre, _ = model.latent_scale()
-
-
-def endpoint(label: str, k: int, fit: str, invert: bool | None) -> torch.Tensor | None:
-    """One endpoint's latent, chosen in its column: a test image by class and number, an upload, or a seed."""
-    # Offline without the bundle's test images (a GAN's bundle has none), prior samples.
-    start = SOURCES.index("Random latent") if ui.data_source(model) == "none" else 0
-    source = st.selectbox(label, SOURCES, index=start, key=f"interp_source_{k}")
-    if source == "Random latent":
-        seed = st.number_input("Seed", 0, 2**31 - 1, k, key=f"interp_seed_{k}")
-        z = lt.prior_latents(model, 1, int(seed))[0]
-        ui.show(st, lt.decode(model, z[None])[0], f"prior sample, seed {seed}")
-        return z
-    if source == "Upload":
-        file = st.file_uploader("Image", type=ui.UPLOAD_TYPES, key=f"interp_file_{k}", label_visibility="collapsed")
-        pictures = ui.read_pictures([file] if file else [], model, fit, invert)
-        if not pictures:
-            st.info("Upload an image for this endpoint.")
-            return None
-        ui.show_notes(pictures)
-        image = pictures[0].image
-        z = ui.encoded_picture(model, path, (image * 255).round().byte().numpy())
-    else:
-        with ui.needs_data(model, "Test images"):
-            data = ui.test_set(model)
-        names = ui.class_names(model)
-        chosen = st.selectbox("Class", ["any", *names], key=f"interp_class_{k}")
-        pool = class_members(data.labels, None if chosen == "any" else names.index(chosen))
-        n = st.number_input(f"Image (of {len(pool):,})", 0, len(pool) - 1, k, key=f"interp_image_{k}")
-        index = int(pool[int(n)])
-        image, z = to_float(data.images[index]), ui.encoded_test_image(model, path, index)
-    search = "" if model.has_exact_encoder else ": this model's latent for it is a search, approximate"
-    ui.show(st, image, f"input{search}")
-    return z
-
 
 ui.linked("grid", "interp_four", ui.flag, False)
 four = st.toggle("Four endpoints: a 2-D grid", key="interp_four", help="Corners of a grid, interpolated bilinearly")
@@ -68,7 +32,9 @@ if "Upload" in sources:
 ends = []
 for k, (column, label) in enumerate(zip(st.columns(len(labels)), labels, strict=True)):
     with column:
-        ends.append(endpoint(label, k, fit, invert))
+        ends.append(ui.endpoint(model, path, label, k, fit, invert))
+for unused in (f"{what}{n}" for n in range(len(labels) + 1, 5) for what in ("source", "class", "image", "seed")):
+    ui.drop_from_url(unused)  # the corners a strip does not use
 if any(z is None for z in ends):
     st.stop()
 
@@ -115,7 +81,7 @@ def frames() -> torch.Tensor:
 
 
 if live is None or not live.drawn:
-    ui.show_tiled(st, frames(), steps, f"{method} {shape}")  # never wider than the page
+    ui.show_tiled(st, frames(), steps if four else ui.strip_row(steps), f"{method} {shape}")  # within the page
 
 name = f"{Path(path).name}-{method}-{steps}{'x' + str(steps) if four else ''}"
 a, b, c = st.columns(3)
@@ -141,7 +107,12 @@ if (projection := ui.latest_map(path)) is None:
     where = f"PCA of {ui.SAMPLE:,} points; make a UMAP map on the **Latent map** page to draw the path on it"
 else:
     where = f"the last map made on the Latent map page ({projection.method.upper()}, {len(projection.coords):,} points)"
-coords = ui.path_rows(projection.place(zs), steps if four else 1)
+placed = projection.place(zs)  # (P, 2)
+corners = [0, steps - 1, steps * (steps - 1), steps * steps - 1] if four else [0, steps - 1]  # in `labels`' order
 how = "exact" if projection.method == "pca" else "approximate: UMAP's placement of new points"
-st.plotly_chart(ui.map_figure(projection, ui.class_names(model), np.empty((0, 2)), None, path=coords))
+figure = ui.map_figure(
+    projection, ui.class_names(model), np.empty((0, 2)), None, ui.path_rows(placed, steps if four else 1),
+    dict(zip(labels, placed[corners], strict=True)),
+)  # fmt: skip
+st.plotly_chart(figure)
 st.caption(f"The path on {where}; positions are {how}.")

@@ -8,23 +8,24 @@ import torch
 
 import ui
 from genviz import metrics
-from genviz.images import csv_bytes, heatmap, png_bytes, to_pil, zip_bytes
 from genviz.noise import NOISE_KINDS, corrupt
+from genviz.pictures import csv_bytes, heatmap, png_bytes, to_pil, zip_bytes
 
 MODES = ["Reconstruct", "Denoising lab"]
 LEVEL = {"gaussian": "Sigma", "salt-pepper": "Fraction of pixels", "mask": "Fraction of pixels masked"}
+BESIDE = 2  # models shown beside the sidebar's by default; more are a choice away
 st.title("Reconstruct and denoise")
 picked = ui.model_picker()
 if not picked:
     st.stop()
 path, model = picked
 candidates = ui.compatible_models(model)
-# Beside it by default: the models of the same data that encode exactly (a search per image is slow).
+# Beside it by default: a few models of the same data that encode exactly (a search per image is slow).
 alike = [
     p for p, c in candidates.items() if p != path and c.model.has_exact_encoder and c.dataset == ui.dataset_name(model)
 ]
 chosen = st.multiselect(
-    "Models side by side", list(candidates), default=[path, *alike], format_func=lambda p: Path(p).name,
+    "Models side by side", list(candidates), default=[path, *alike[:BESIDE]], format_func=lambda p: Path(p).name,
     key=f"recon_models_{Path(path).name}",  # each sidebar model keeps its own choice
     help="Checkpoints that take the same images as the sidebar's model",
 )  # fmt: skip
@@ -56,7 +57,10 @@ def label(name: str) -> str:
 
 def results(rows: list[dict], files: dict[str, bytes], archive: str) -> None:
     """The table of scores, and every picture with the table as CSV in one ZIP."""
-    st.dataframe(rows, hide_index=True, column_config={"MSE": st.column_config.NumberColumn(format="%.5f")})
+    formats = {"MSE": "%.5f", "PSNR (dB)": "%.2f", "SSIM": "%.4f"}
+    st.dataframe(
+        rows, hide_index=True, column_config={k: st.column_config.NumberColumn(format=f) for k, f in formats.items()}
+    )
     files["metrics.csv"] = csv_bytes(rows)
     zipped = zip_bytes(files)
     st.download_button("Download every output (ZIP)", zipped, archive, "application/zip", icon=":material/download:")
@@ -66,20 +70,22 @@ if mode == "Reconstruct":
     outputs = {name: ui.reconstructed(m, clean) for name, m in models.items()}
     files, rows = {}, []
     st.caption(
-        "Each row: the input, then each model's reconstruction and its squared error per pixel (brighter: larger)."
+        "Each box: an image, then each model's reconstruction beside its squared error per pixel, from black (none) "
+        "to pale yellow (the largest error in the box: one scale, so that the models compare); scores in the table."
     )
     for i, p in enumerate(pictures):
-        columns = st.columns(1 + 2 * len(models))
-        ui.show(columns[0], p.image, p.name)
         folder = f"{i + 1:02d}-{p.name}"  # numbered: two uploads may share a name
         files[f"{folder}/input.png"] = png_bytes(to_pil(p.image))
         errors = {name: metrics.error_map(out[i : i + 1], clean[i : i + 1])[0] for name, out in outputs.items()}
-        top = max(float(e.max()) for e in errors.values()) or 1.0  # one scale per row, so models compare
-        for j, (name, out) in enumerate(outputs.items()):
+        top = max(float(e.max()) for e in errors.values()) or 1.0  # one scale per box, so models compare
+        row = st.container(border=True, horizontal=True, gap="medium")  # wraps: as many models to a line as fit
+        ui.show(row, p.image, p.name)
+        for name, out in outputs.items():
             rows.append({"image": p.name, "model": label(name), **scores(out[i : i + 1], clean[i : i + 1])})
-            ui.show(columns[1 + 2 * j], out[i], f"{label(name)}: {rows[-1]['PSNR (dB)']:.1f} dB")
             heat = heatmap(errors[name], top)
-            ui.show(columns[2 + 2 * j], heat, f"error, 0 to {top:.3f}")
+            pair = row.container(horizontal=True, width="content", gap="small")  # wrapped as one
+            ui.show(pair, out[i], label(name))
+            ui.show(pair, heat, f"error, 0 to {top:.3f}")
             files[f"{folder}/{name}-reconstruction.png"] = png_bytes(to_pil(out[i]))
             files[f"{folder}/{name}-error.png"] = png_bytes(heat)
     results(rows, files, "reconstructions.zip")
@@ -92,15 +98,15 @@ level = middle.slider(LEVEL[kind], 0.0, 1.0, {"gaussian": 0.5}.get(kind, 0.3), 0
 seed = right.number_input("Noise seed", 0, 2**31 - 1, 0, key="noise_seed")
 target = clean[which : which + 1]
 noisy = corrupt(target, kind, level, torch.Generator().manual_seed(int(seed)))
-columns = st.columns(2 + len(models))
-ui.show(columns[0], target[0], "clean")
+row = st.container(horizontal=True, gap="medium")  # wraps, as above; the scores are in the table below
+ui.show(row, target[0], "clean")
+ui.show(row, noisy[0], "noisy")
 rows = [{"image": "noisy", **scores(noisy, target)}]
-ui.show(columns[1], noisy[0], f"noisy: {rows[0]['PSNR (dB)']:.1f} dB, SSIM {rows[0]['SSIM']:.3f}")
 files = {"clean.png": png_bytes(to_pil(target[0])), "noisy.png": png_bytes(to_pil(noisy[0]))}
-for j, (name, m) in enumerate(models.items()):
+for name, m in models.items():
     out = ui.reconstructed(m, noisy)
     rows.append({"image": f"denoised by {label(name)}", **scores(out, target)})
-    ui.show(columns[2 + j], out[0], f"{label(name)}: {rows[-1]['PSNR (dB)']:.1f} dB, SSIM {rows[-1]['SSIM']:.3f}")
+    ui.show(row, out[0], f"denoised by {label(name)}")
     files[f"{name}-denoised.png"] = png_bytes(to_pil(out[0]))
 results(rows, files, f"denoising-{kind}-{level}.zip")
 

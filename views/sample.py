@@ -9,7 +9,7 @@ import streamlit as st
 import ui
 from component import prior_grid
 from genviz import latent as lt
-from genviz.images import grid, png_bytes
+from genviz.pictures import grid, png_bytes
 
 MAX_SEED = 2**31 - 1
 SIDES = [4, 6, 8, 10, 12]
@@ -92,4 +92,5 @@ if live is None or not live.drawn:
 name = f"{Path(path).name}{'' if chosen is None else f'-class{chosen}'}-seed{seed}-{side}x{side}-{kind}{value:g}.png"
 ui.to_url(kind, value)
 ui.drop_from_url("truncation" if kind == "temperature" else "temperature")
-controls.download_button("Download PNG", lambda: png_bytes(picture()), name, "image/png", icon=":material/download:")
+# Under the grid: in the narrow controls column, its label is cut to "Download ..." at 1024 px.
+shown.download_button("Download PNG", lambda: png_bytes(picture()), name, "image/png", icon=":material/download:")

@@ -75,8 +75,10 @@ function current(): Grid {
     ? interpolateGrid(ends, steps, steps, method, centre)
     : interpolate(ends.subarray(0, centre.length), ends.subarray(centre.length), steps, method, centre);
   const shape = four ? `${steps} x ${steps} grid` : `strip of ${steps}`;
-  const width = Number(args.width) * steps; // args.width: one picture's
-  return { latents, n: four ? steps * steps : steps, columns: steps, width, caption: `${method} ${shape}` };
+  // A long strip wraps into rows of at most 8, as the server's does (ui.strip_row): 32 steps are 4 rows of 8.
+  const columns = four ? steps : Math.ceil(steps / Math.ceil(steps / 8));
+  const width = Number(args.width) * columns; // args.width: one picture's
+  return { latents, n: four ? steps * steps : steps, columns, width, caption: `${method} ${shape}` };
 }
 
 function redraw(since?: number): void {

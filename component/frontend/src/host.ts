@@ -7,9 +7,9 @@ export interface RenderArgs {
   [name: string]: unknown;
 }
 
-/** A view's module: "map" (map.ts), "sliders" (live.ts), "grids" (grids.ts: the Sample and Interpolate grids), or
- * "grid" (index.ts: a batch decoded and drawn once, for the Streamlit pages). */
-export type ViewName = "map" | "sliders" | "grids" | "grid";
+/** A view's module: "map" (map.ts), "sliders" (live.ts), "grids" (grids.ts: the Sample and Interpolate grids),
+ * "pad" (draw.ts: a drawing pad), or "grid" (index.ts: a batch decoded and drawn once, for the Streamlit pages). */
+export type ViewName = "map" | "sliders" | "grids" | "pad" | "grid";
 
 export interface Host {
   /** A view's value: {ok, ...} after a draw or a change, {ok: false, error}, {alive}, or {need: id} for bytes. */

@@ -2,6 +2,7 @@
 // {ok, n, ms} (and the decoded pixels when asked) or {ok: false, error} so the page can fall back.
 import { drawGrid } from "./canvas";
 import { Decoder } from "./decoder";
+import { renderPad } from "./draw";
 import { renderGrid } from "./grids";
 import { renderSliders } from "./live";
 import { renderMap } from "./map";
@@ -62,11 +63,13 @@ async function render(args: RenderArgs): Promise<void> {
 }
 
 // "grid" (the default): decode a batch and draw it; "sliders": the live latent sliders (live.ts); "prior" and
-// "path": the Sample and Interpolate pages' live grids (grids.ts); "map": the Latent map page's map (map.ts).
+// "path": the Sample and Interpolate pages' live grids (grids.ts); "map": the Latent map page's map (map.ts); "pad":
+// a drawing pad (draw.ts).
 useHost(streamlitHost);
 listen((args) => {
   if (args.mode === "sliders") renderSliders(args);
   else if (args.mode === "prior" || args.mode === "path") renderGrid(args);
   else if (args.mode === "map") renderMap(args);
+  else if (args.mode === "pad") renderPad(args);
   else queue = queue.then(() => render(args));
 });

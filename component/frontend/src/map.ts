@@ -13,7 +13,7 @@ import createScatterplot, { createRenderer } from "regl-scatterplot";
 import { drawGrid } from "./canvas";
 import { failIn, fitTo, mount, setValue, type RenderArgs } from "./host";
 import { markInput, markPainted, message, Painter } from "./painter";
-import { float32, int16, readSafetensors } from "./safetensors";
+import { float32, int16, int32, readSafetensors } from "./safetensors";
 import { matrixOf, paintMoved, panBy, PointGrid, sameView, viewOf, zoomAbout, type View } from "./moving";
 import { load, save } from "./store";
 import { Thumbnails, type TileLayout } from "./thumbs";
@@ -42,6 +42,8 @@ interface MapData {
   n: number;
   coords: Float32Array; // (n, 2) data coordinates
   labels: Int16Array; // (n,) class, -1 unknown
+  numbers: Int32Array | null; // (n,) each point's number where it comes from (a test image's), else null
+  numbering: [number, string][]; // the map's parts: (first point, what its points are)
   latents: Float32Array | null; // (n, d)
   d: number;
   thumbs: Thumbnails | null;
@@ -192,7 +194,7 @@ function buildToolbar(): void {
   canvas.dataset.mode = "pan";
   const clear = element("button", "", "Clear selection");
   clear.type = "button";
-  clear.addEventListener("click", () => scatter?.deselect());
+  clear.addEventListener("click", clearPick);
   toolbar.append(clear);
 }
 
@@ -233,7 +235,9 @@ function parse(bytes: Uint8Array): MapData {
   const urlLayout = (args.tile_layout as TileLayout | undefined) ?? null;
   const thumbs =
     layout && tiles.length ? Thumbnails.of(tiles, layout) : urlLayout && urls.length ? Thumbnails.fetched(urls, urlLayout) : null;
-  return { n, coords, labels, latents, d, thumbs };
+  const numbers = int32(file, "numbers");
+  const numbering = JSON.parse(file.metadata.numbering ?? "[]") as [number, string][];
+  return { n, coords, labels, numbers, numbering, latents, d, thumbs };
 }
 
 /** n seeded points in 10 Gaussian clusters (mulberry32 + Box-Muller): the frame-rate benchmark's map. */
@@ -257,7 +261,7 @@ function synthetic(n: number): MapData {
     coords[2 * i + 1] = cy + r * Math.sin(a);
     labels[i] = k;
   }
-  return { n, coords, labels, latents: null, d: 0, thumbs: null };
+  return { n, coords, labels, numbers: null, numbering: [], latents: null, d: 0, thumbs: null };
 }
 
 // ---- drawing ---------------------------------------------------------------------------------------------------
@@ -277,6 +281,14 @@ function probeWebgl(): string | null {
   } catch (error) {
     return `WebGL is not available in this browser (${message(error)})`;
   }
+}
+
+/** Point i as the page names it: "test image 1,046", "training image 12", "sample 7" (or "point 7"). */
+function pointName(map: MapData, i: number): string {
+  let part: [number, string] = [0, "point"];
+  for (const entry of map.numbering) if (entry[0] <= i) part = entry;
+  const number = map.numbers ? map.numbers[i] : i - part[0];
+  return `${part[1]} ${number.toLocaleString("en")}`;
 }
 
 function classOf(label: number): number {
@@ -510,7 +522,7 @@ function showPoint(map: MapData, i: number, since: number): void {
   delete preview.dataset.triangle;
   delete preview.dataset.weights;
   delete preview.dataset.z;
-  previewCaption.textContent = `${label < 0 ? "unlabelled" : (names[label] ?? `class ${label}`)} · #${i}`;
+  previewCaption.textContent = `${label < 0 ? "unlabelled" : (names[label] ?? `class ${label}`)} · ${pointName(map, i)}`;
   preview.hidden = false;
   if (map.thumbs?.has(i)) {
     markInput(since);
@@ -646,7 +658,8 @@ function showPick(map: MapData, at?: Enclosing | null): void {
   const name = (i: number) => (map.labels[i] < 0 ? "unlabelled" : (names[map.labels[i]] ?? `class ${map.labels[i]}`));
   if (pick.kind === "point") {
     const i = pick.index;
-    panel.append(element("p", "title", `Point #${i} · ${name(i)}`));
+    const title = pointName(map, i);
+    panel.append(element("p", "title", `${title[0].toUpperCase()}${title.slice(1)} · ${name(i)}`));
     if (map.thumbs?.has(i)) void map.thumbs.draw(pickFigure("Image"), i, PICK_SCALE);
     if (map.latents) {
       pickDecode(pickFigure(String(args.decode_caption ?? "Reconstruction")), row(map.latents, map.d, i), 1, 1, PICK_SCALE);
@@ -723,6 +736,16 @@ function onClick(event: MouseEvent): void {
     pick = { kind: "space", x, y, triangle: at ? at.triangle : null, weights: at ? at.weights : null };
   }
   showPick(data, at);
+  report();
+}
+
+/** Clear selection: the highlight and the pick go, and the host hears that nothing is picked. */
+function clearPick(): void {
+  scatter?.deselect();
+  if (!data || !pick) return;
+  seq += 1;
+  pick = null;
+  showPick(data);
   report();
 }
 

@@ -49,3 +49,11 @@ export function int16(file: Safetensors, name: string): Int16Array | null {
   if (t.dtype !== "I16") throw new Error(`${name} must be I16, not ${t.dtype}`);
   return new Int16Array(t.bytes.buffer, 0, t.bytes.byteLength >> 1);
 }
+
+/** The tensor `name` as int32, checking its dtype; null when absent. */
+export function int32(file: Safetensors, name: string): Int32Array | null {
+  const t = file.tensors.get(name);
+  if (!t) return null;
+  if (t.dtype !== "I32") throw new Error(`${name} must be I32, not ${t.dtype}`);
+  return new Int32Array(t.bytes.buffer, 0, t.bytes.byteLength >> 2);
+}
