@@ -6,11 +6,12 @@ it, so that torch's kernels are ready: a browser's first page waits only for wha
 while the page loaded. torch's OpenMP threads sleep between operations instead of spinning
 (OMP_WAIT_POLICY=PASSIVE, unless set otherwise).
 
-With `--prepare` (what `make run` passes), a few seconds after a first page has run (app.py says so), that thread
-starts a process at the lowest CPU priority that exports the decoders of the listed checkpoints for the browser
-(`genviz.export`, the app's default model first) and checks their explore bundles, building those missing or
-stale (`genviz.explore`); then it warms UMAP's inverse. Nothing a user did not ask for holds up the start or
-the first page: a page that needs a decoder before it is exported exports it itself, with a spinner.
+With `--prepare` (what `make run` passes), a few seconds after a first page has run (app.py says so), or once
+no browser has come for NO_PAGE_S, that thread starts a process at the lowest CPU priority that exports the
+decoders of the listed checkpoints for the browser (`genviz.export`, the app's default model first) and checks
+their explore bundles, building those missing or stale (`genviz.explore`); after a first page, it warms UMAP's
+inverse. Nothing a user did not ask for holds up the start or the first page: a page that needs a decoder before
+it is exported exports it itself, with a spinner.
 
 `python serve.py --prepare-only FOLDER` is that background process; it ends with its parent server."""
 
@@ -29,6 +30,7 @@ PREPARE_ONLY = "--prepare-only"
 # Exported first: the model the app opens on (ui.picker.default_index), whose live pages a new user opens first.
 DEFAULT_FIRST = "mnist-vae"
 AFTER_FIRST_PAGE_S = 3  # from a first page's run to the background work: its last messages and pictures sent
+NO_PAGE_S = 15  # without a first page by then, the background preparation starts anyway
 
 
 def _warm_first_page() -> str | None:
@@ -57,16 +59,18 @@ def _warm_first_page() -> str | None:
 
 
 def _start_up(prepare_root: Path | None) -> None:
-    """The first page warmed; with --prepare, once a first page has run and its pictures have had time to reach
-    the browser: the background preparation started, and UMAP's inverse warmed on the default model's map."""
+    """The first page warmed; with --prepare, the background preparation started once a first page has run and
+    its pictures have had time to reach the browser (or no browser has come for a while), and UMAP's inverse
+    warmed on the default model's map after a first page."""
     path = _warm_first_page()
     if prepare_root is None:
         return
     import ui
 
-    ui.resources.FIRST_PAGE_RAN.wait()
-    time.sleep(AFTER_FIRST_PAGE_S)
+    if ui.resources.FIRST_PAGE_RAN.wait(timeout=NO_PAGE_S):
+        time.sleep(AFTER_FIRST_PAGE_S)
     _prepare_in_background(prepare_root)
+    ui.resources.FIRST_PAGE_RAN.wait()
     if path:
         warm_map_inverse(path)
 

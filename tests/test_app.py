@@ -196,6 +196,8 @@ def test_bad_values_in_a_link_are_reported_and_the_defaults_used(app, tmp_path):
     assert not app.exception and not app.error
     assert app.sidebar.selectbox[0].value == str(tmp_path / "mnist-vae")
     assert "no-such-model" in app.sidebar.warning[0].value
+    app.run()  # a rerun (a live component's first message makes one within a second): still said
+    assert "no-such-model" in app.sidebar.warning[0].value
     assert any("seed=minus one" in w.value and "not a whole number" in w.value for w in app.warning)
     assert app.number_input(key="home_seed").value == 0
     assert app.query_params["model"] == "mnist-vae" and app.query_params["seed"] == "0"  # the address is corrected

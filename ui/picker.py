@@ -11,7 +11,7 @@ import ui
 from genviz import CheckpointError, models
 from genviz.checkpoint import find_checkpoints, model_card, read_config, read_metrics
 from genviz.models import GenerativeModel, Model
-from ui.params import drop_from_url, to_url
+from ui.params import drop_from_url, link_warning, to_url
 from ui.resources import cached_model
 from ui.text import code, plain
 
@@ -71,7 +71,8 @@ def _first_choice(options: list[str], folders: list[str]) -> str:
         named = [p for p in folders if Path(p).name == name]
         if named:
             return named[0]
-        st.warning(f"The link's model {code(name)} is not among the checkpoints; the default opened instead.")
+        message = f"The link's model {code(name)} is not among the checkpoints; the default opened instead."
+        link_warning("model_path", message)  # said on every run until another model is chosen
     return options[default_index(options)]
 
 
@@ -83,6 +84,8 @@ def model_picker() -> tuple[str, GenerativeModel] | None:
     folders = listed_folders()
     with st.sidebar:
         st.header("Model")
+        if "model_path" in st.session_state.get("link_notes", {}):
+            link_warning("model_path", "")
         custom = st.session_state.get("custom_path", "")
         options = folders + ([custom] if custom and custom not in folders else [])
         if options:
