@@ -49,7 +49,9 @@ def _test_scores(_model: GenerativeModel, path: str, score: str, n: int | None, 
     found = bundle(path) if source == "bundle" else None
     if found is not None and len(data) == len(found.labels) and score in found.scores:
         return torch.from_numpy(found.scores[score])  # what scoring this sample would give, stored
-    return _scored(_model, data.images, score, "the test set")
+    # Said while it runs: without an encoder, each image's latent is a search (minutes on two cores), made once.
+    why = "" if _model.has_exact_encoder else " (no encoder: each image's latent is searched for, once per server)"
+    return _scored(_model, data.images, score, f"the test set{why}")
 
 
 def test_scores(model: GenerativeModel, path: str, score: str, n: int | None) -> torch.Tensor:
