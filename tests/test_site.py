@@ -20,7 +20,7 @@ from genviz import latent as lt
 from genviz.checkpoint import load_model
 from genviz.explore import load_bundle
 from genviz.export import cached_decoder
-from genviz.site import SiteError, main, write_site
+from genviz.site import MAX_FACT, SiteError, main, write_site
 
 CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
 MODELS = ["mnist-vae", "mnist-ae", "cifar10-vae", "mnist-gan", "mnist-cvae", "mnist-pytorch-vae"]
@@ -210,8 +210,9 @@ def test_model_json_describes_the_model_and_its_card(written, root):
     facts = dict(card["facts"])
     assert facts["image shape"] == "1x28x28" and facts["latent size"] == "16" and facts["test_psnr_db"] == "22.61"
     metrics = json.loads((root / "mnist-vae" / "metrics.json").read_text())
-    scalars = [k for k, v in metrics.items() if not isinstance(v, dict | list)]
-    assert [k for k, _ in card["facts"][2:]] == scalars and "latent_usage" not in facts  # nested ones left out
+    short = [k for k, v in metrics.items() if not isinstance(v, dict | list) and len(str(v)) <= MAX_FACT]
+    assert [k for k, _ in card["facts"][2:]] == short and "latent_usage" not in facts  # nested ones left out
+    assert "likelihood_note" in metrics and "likelihood_note" not in facts  # a sentence: the full card's, not a fact
     cifar = model_json(out, "cifar10-vae")
     assert cifar["dataset"] == "cifar10-jpg" and cifar["image_shape"] == [3, 32, 32]
 
