@@ -259,7 +259,7 @@ def test_clicks_pick_a_point_or_empty_space(setup, shown):
     assert got["ok"] is True and got["drawn"] == N
     assert got["pick"]["index"] == i
     assert [got["pick"]["x"], got["pick"]["y"]] == pytest.approx(setup["coords"][i].tolist(), abs=1e-5)
-    expect(frame.locator("[data-testid=map-pick]")).to_contain_text(f"#{i}")
+    expect(frame.locator("[data-testid=map-pick]")).to_contain_text(f"Point {i:,}")  # no numbering given: "point N"
     seq = got["seq"]
 
     spot = empty_spots(shown["at"], 1)[0]
