@@ -26,14 +26,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
 
-from support.browser import ROOT, STOCK_APP, chromium, free_port, wait_for_painted_image
+from support.browser import ROOT, STOCK_APP, chromium, free_port, wait_for_painted_image, wait_until_healthy
 from support.machine import machine
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "cold_start.json"
@@ -67,14 +66,7 @@ def launched(command: list[str], cwd: Path, env: dict, timeout: float = 120):
         start_new_session=True,
     )  # fmt: skip
     try:
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
-                break
-            except OSError:
-                if process.poll() is not None or time.perf_counter() - started > timeout:
-                    raise RuntimeError(f"{command[0]} did not start a server: exit code {process.poll()}") from None
-                time.sleep(0.02)
+        wait_until_healthy(url, process, started, timeout, command[0])
         yield started, url, time.perf_counter()
     finally:
         os.killpg(process.pid, signal.SIGTERM)

@@ -33,6 +33,19 @@ st.image(torch.rand(28, 28).numpy(), width=280)
 """
 
 
+def wait_until_healthy(url: str, process: subprocess.Popen, started: float, timeout: float, what: str) -> None:
+    """Until the Streamlit server at `url` answers its health endpoint; RuntimeError if `process` ends first or
+    `timeout` seconds pass after `started` (time.perf_counter())."""
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
+            return
+        except OSError:
+            if process.poll() is not None or time.perf_counter() - started > timeout:
+                raise RuntimeError(f"{what} did not start a server: exit code {process.poll()}") from None
+            time.sleep(0.02)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -67,14 +80,7 @@ def serve(
         )
         try:
             url = f"http://127.0.0.1:{port}"
-            while True:
-                try:
-                    urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
-                    break
-                except OSError:
-                    if process.poll() is not None or time.perf_counter() - started > timeout:
-                        raise RuntimeError(f"streamlit did not start: exit code {process.poll()}") from None
-                    time.sleep(0.02)
+            wait_until_healthy(url, process, started, timeout, "streamlit")
             yield Server(url, process, started, time.perf_counter())
         finally:
             process.terminate()
