@@ -47,7 +47,7 @@ PROBE = """
     window.__mark = null;
     return new Promise((resolve) => {
       let done = false;
-      const finish = (m) => { done = true; observer.disconnect(); resolve(m); };
+      const finish = (m) => { done = true; observer.disconnect(); clearInterval(poll); resolve(m); };
       const observer = new MutationObserver(() => {
         const m = window.__mark;
         if (done || !m) return;
@@ -55,6 +55,7 @@ PROBE = """
         if (img && img.src && img.src !== before) {
           done = true;
           observer.disconnect();
+          clearInterval(poll);
           m.src = performance.now();
           m.ack = m.msgs.length ? m.msgs[0] : m.src;
           img.decode().catch(() => {}).then(() => {
@@ -70,14 +71,21 @@ PROBE = """
               resolve(m);
             }));
           });
-        } else if (document.querySelector('[data-testid=stApp]').dataset.testScriptState !== 'notRunning') {
-          m.ran = true;
-        } else if (m.ran) {  // the run ended without a new image: the decode rounds to the same pixels
-          setTimeout(() => { if (!done) finish({ ...m, unchanged: true, msgs: undefined }); }, 1000);
         }
       });
+      // No new image: the press changed nothing (nothing sent within 5 s: the slider was already there), or
+      // the run ended (at rest, no message for 1 s) with a decode that rounds to the same pixels. Told on a
+      // timer, not from the run state's changes, which under load React may draw as one change or none.
+      const poll = setInterval(() => {
+        const m = window.__mark;
+        if (done || !m) return;
+        const now = performance.now();
+        const atRest = document.querySelector('[data-testid=stApp]').dataset.testScriptState === 'notRunning';
+        const quiet = m.sent === undefined ? now - m.key > 5000 : m.msgs.length && now - m.msgs.at(-1) > 1000;
+        if (atRest && quiet) finish({ ...m, unchanged: true, msgs: undefined });
+      }, 250);
       observer.observe(document.body, { subtree: true, childList: true, attributes: true,
-                                        attributeFilter: ['src', 'data-test-script-state'] });
+                                        attributeFilter: ['src'] });
     });
   };
 })();

@@ -98,8 +98,8 @@ class Session:
     its upload missing, or another session's upload shown. `seen`: the pictures it was shown, by
     what it set, for the cross-check between sessions (`cross_check`)."""
 
-    def __init__(self, index: int, context, page) -> None:
-        self.index, self.context, self.page = index, context, page
+    def __init__(self, index: int, context, page, timeout_s: float) -> None:
+        self.index, self.context, self.page, self.timeout_s = index, context, page, timeout_s
         self.errors: list[str] = []
         self.violations: list[str] = []
         self.presses: list[dict] = []
@@ -116,7 +116,7 @@ class Session:
         context.set_default_timeout(timeout_ms)
         await context.add_init_script(RUNS)
         await context.add_init_script(PROBE)  # times a key press to the decode painted
-        session = cls(index, context, await context.new_page())
+        session = cls(index, context, await context.new_page(), timeout_ms / 1000)
         await session.home(url)
         return session
 
@@ -179,7 +179,10 @@ class Session:
         """One key press on the focused slider; its timestamps once the new decode is painted and the run ended."""
         pending = await self.page.evaluate_handle("() => ({ done: window.__arm() })")  # not awaited here
         await self.page.keyboard.press(key)
-        mark = await self.page.evaluate("(p) => p.done", pending)
+        try:
+            mark = await asyncio.wait_for(self.page.evaluate("(p) => p.done", pending), self.timeout_s)
+        except TimeoutError:
+            raise TimeoutError(f"{key} pressed: no new decode and no rest in {self.timeout_s:.0f} s") from None
         await pending.dispose()
         await self.page.wait_for_selector(IDLE, state="attached")
         return mark
