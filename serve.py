@@ -62,7 +62,11 @@ def _start_up(prepare_root: Path | None) -> None:
     """The first page warmed; with --prepare, the background preparation started once a first page has run and
     its pictures have had time to reach the browser (or no browser has come for a while), and UMAP's inverse
     warmed on the default model's map after a first page."""
-    path = _warm_first_page()
+    try:
+        path = _warm_first_page()
+    except Exception as e:  # warming is a head start only: the pages load what they need, and --prepare goes on
+        print(f"genviz: warming the first page failed ({type(e).__name__}: {e}); pages load what they need", flush=True)
+        path = None
     if prepare_root is None:
         return
     import ui

@@ -15,6 +15,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import genviz.export
+import serve as server_script
 import ui
 from genviz.export import cached_decoder
 from serve import warm_map_inverse
@@ -86,11 +87,12 @@ def _alive(pid: int) -> bool:
     return state != "Z"  # a zombie has ended; its parent has not yet read its exit status
 
 
-def _wait_for(condition, what: str, timeout_s: float = 300) -> None:
-    """Poll until `condition()`; fails after timeout_s, a guard against a hang, not a limit on speed."""
+def _wait_for(condition, what, timeout_s: float = 300) -> None:
+    """Poll until `condition()`; fails after timeout_s, a guard against a hang, not a limit on speed. `what`: the
+    wait in words, or a function that gives them when it fails."""
     deadline = time.monotonic() + timeout_s
     while not condition():
-        assert time.monotonic() < deadline, f"gave up waiting: {what}"
+        assert time.monotonic() < deadline, f"gave up waiting: {what() if callable(what) else what}"
         time.sleep(0.1)
 
 
@@ -116,13 +118,16 @@ def test_make_run_prepares_at_the_lowest_priority_and_stops_with_the_server(tmp_
     port = free_port()
     env = {**os.environ, "GENVIZ_CHECKPOINTS": str(tmp_path / "checkpoints"), "GENVIZ_CACHE_DIR": str(tmp_path / "c"),
            "STREAMLIT_SERVER_PORT": str(port), "STREAMLIT_SERVER_HEADLESS": "true"}  # fmt: skip
-    server = subprocess.Popen(
-        [sys.executable, "serve.py", "--prepare", "app.py"], cwd=ROOT, env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
+    log = tmp_path / "server.log"
+    with log.open("w") as out:
+        server = subprocess.Popen(
+            [sys.executable, "serve.py", "--prepare", "app.py"], cwd=ROOT, env=env,
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
     try:
         _wait_for(lambda: _answers(f"http://127.0.0.1:{port}/_stcore/health"), "the server to answer")
-        _wait_for(lambda: _children(server.pid), "the preparation to start")
+        said = lambda: f"the preparation to start; the server said:\n{log.read_text()}"  # noqa: E731
+        _wait_for(lambda: _children(server.pid), said)
         (child,) = _children(server.pid)
         assert _nice(child) == 19
         server.send_signal(signal.SIGTERM)  # the server alone, as a test's or a service's stop does
@@ -139,6 +144,19 @@ def _answers(url: str) -> bool:
         return True
     except OSError:
         return False
+
+
+def test_a_failed_warm_up_is_said_and_the_preparation_still_starts(monkeypatch, capsys, tmp_path):
+    def fail():
+        raise ValueError("no such dtype")
+
+    started = []
+    monkeypatch.setattr(server_script, "_warm_first_page", fail)
+    monkeypatch.setattr(server_script, "_prepare_in_background", started.append)
+    monkeypatch.setattr(ui.resources.FIRST_PAGE_RAN, "wait", lambda timeout=None: timeout is None)  # no page came
+    server_script._start_up(tmp_path)
+    assert started == [tmp_path]
+    assert "warming the first page failed (ValueError: no such dtype)" in capsys.readouterr().out
 
 
 @pytest.mark.slow
