@@ -15,6 +15,7 @@ Sigmoid, all long-standing ops on every backend.
 import copy
 import hashlib
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,6 +31,8 @@ OPSET = 18  # see the module docstring
 INPUT, OUTPUT = "z", "images"  # the graph's names: z (B, latent_dim) -> images (B, C, H, W) in [0, 1]
 TOLERANCE = 1e-3  # largest per-pixel difference from torch an export may show on its check batch
 CHECK_BATCH = 8  # prior latents each export is checked on before it is returned
+# torch's ONNX exporter patches process-wide state while it runs (Python's max and min among it): one export at a time.
+_EXPORTING = threading.Lock()
 
 
 class ExportError(Exception):
@@ -75,20 +78,21 @@ def decoder_onnx(model: GenerativeModel) -> bytes:
 
 def module_onnx(module: nn.Module, example: torch.Tensor, input_name: str, output_names: list[str], what: str) -> bytes:
     """The ONNX bytes of `module` on one input like `example` (batch first, B >= 2: torch.export fixes sizes 0 and
-    1), the batch size dynamic, with opset OPSET and what the exporter records of the Python side stripped. Raises
-    ExportError, starting with `what`, when the exporter fails."""
+    1), the batch size dynamic, with opset OPSET and what the exporter records of the Python side stripped; one
+    export at a time in a process (_EXPORTING). Raises ExportError, starting with `what`, when the exporter fails."""
     try:
-        program = torch.onnx.export(
-            module,
-            (example,),
-            dynamo=True,
-            opset_version=OPSET,
-            input_names=[input_name],
-            output_names=output_names,
-            dynamic_shapes=({0: torch.export.Dim("batch")},),
-            external_data=False,
-            verbose=False,
-        )
+        with _EXPORTING:
+            program = torch.onnx.export(
+                module,
+                (example,),
+                dynamo=True,
+                opset_version=OPSET,
+                input_names=[input_name],
+                output_names=output_names,
+                dynamic_shapes=({0: torch.export.Dim("batch")},),
+                external_data=False,
+                verbose=False,
+            )
         proto = program.model_proto
         _strip(proto.graph)
         return proto.SerializeToString(deterministic=True)

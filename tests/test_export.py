@@ -3,6 +3,8 @@ cache is keyed by the checkpoint's fingerprint, repairs itself and never reads a
 
 import hashlib
 import shutil
+import threading
+import time
 from pathlib import Path
 
 import onnxruntime
@@ -144,6 +146,36 @@ def test_a_failed_export_raises_export_error(folder, tmp_path, monkeypatch):
     with pytest.raises(ExportError, match=r"mnist-ae: its decoder cannot be exported to ONNX \(unsupported operator"):
         cached_decoder(folder)
     assert not list((tmp_path / "cache").rglob("*.onnx"))
+
+
+def test_exports_in_two_threads_run_one_at_a_time(folder, tmp_path, monkeypatch):
+    """torch's exporter swaps Python's max and min process-wide while it runs: two at once can break each other."""
+    running, most = [], []
+
+    def export(*args, **kwargs):
+        running.append(1)
+        most.append(len(running))
+        time.sleep(0.2)
+        running.pop()
+        raise RuntimeError("stopped here")
+
+    monkeypatch.setattr(torch.onnx, "export", export)
+    model = load_model(folder)
+    errors = []
+
+    def one() -> None:
+        try:
+            decoder_onnx(model)
+        except ExportError as e:
+            errors.append(str(e))
+
+    threads = [threading.Thread(target=one) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(errors) == 3 and all("stopped here" in e for e in errors)
+    assert max(most) == 1
 
 
 @pytest.mark.slow
