@@ -23,7 +23,7 @@ test: $(VENV)/.installed $(CHROMIUM)
 test-quick: $(VENV)/.installed
 	$(PY) -m pytest -m "not slow"
 
-# Every benchmark in turn (see the README's Benchmarks); run nothing else meanwhile.
+# Every benchmark in turn (docs/benchmarks.md); run nothing else meanwhile.
 bench: $(VENV)/.installed $(CHROMIUM)
 	$(PY) -m benchmarks
 

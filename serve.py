@@ -139,7 +139,7 @@ def prepare(root: Path, parent: int) -> None:
 
 def main() -> int:
     # torch's OpenMP threads sleep between parallel regions instead of spinning for the next one: a page's small
-    # decodes then take a fifth of the CPU, and on a busy two-core machine they finish sooner too (the README).
+    # decodes then take a fifth of the CPU, and on a busy two-core machine they finish sooner too (docs/index.md).
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     args = sys.argv[1:]
     if args[:1] == [PREPARE_ONLY]:

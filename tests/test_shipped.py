@@ -16,8 +16,8 @@ from genviz.models import model_class
 from training.evaluate import quality_bars
 from ui import CHECKPOINTS
 
-# Bars the shipped models are known to miss, with the figures in README.md. A test fails when
-# one of these starts to pass, so that this list and the README are brought up to date.
+# Bars the shipped models are known to miss, with the figures in docs/shipped-checkpoints.md. A test fails
+# when one of these starts to pass, so that this list and the docs are brought up to date.
 KNOWN_MISSES = {"mnist-gan FID <= mnist-vae FID / 3"}
 GAN_FID_MISS = "the shipped GAN's classifier-feature FID is 51.8 against 47.8 (a third of the VAE's)"
 SHIPPED = [

@@ -39,7 +39,7 @@ from genviz.uploads import MAX_FILES, MAX_PIXELS, MAX_SIDE, MAX_UPLOAD_BYTES, Up
 # Pillow's readers warn about the damage they skip in damaged files (TIFF tags, EXIF): expected here, by the hundred.
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:PIL")
 
-# Inputs tried per property; INPUTS_TRIED in all, the README's "N inputs tried".
+# Inputs tried per property; INPUTS_TRIED in all, docs/security.md's "N inputs" (Uploads).
 RANDOM_BYTES_EXAMPLES = 200
 VALID_IMAGE_EXAMPLES = 250
 DAMAGED_IMAGE_EXAMPLES = 500

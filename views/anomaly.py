@@ -84,7 +84,10 @@ if against == AGAINST[0]:
     )
 else:
     if not (others := [d for d in available_datasets() if d != dataset]):
-        st.info("No other dataset under the data root: put one there (see the README) to compare against it.")
+        st.info(
+            "No other dataset under the data root: put one there (see the docs' Data page, docs/data.md) "
+            "to compare against it."
+        )
         st.stop()
     other = st.selectbox("Dataset treated as anomalous", others, key="anomaly_other")
     try:
