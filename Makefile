@@ -1,6 +1,7 @@
 # `make run`: set up and open the app on the shipped checkpoints. `make test`: set up and run every test.
 # `make test-quick`: the tests not marked slow (no training, no server, no browser), in well under a minute.
 # `make bench`: set up and run every benchmark.
+# `make screenshots`: retake the docs' pictures (docs/images/) from the real app in Chromium.
 # `make component`: rebuild the browser component (component/build/, committed) from its lockfile (needs Node + npm).
 # `make component-check`: type-check its source and check a rebuild from the lockfile gives component/build/ byte for byte.
 PYTHON ?= python3
@@ -10,7 +11,7 @@ PY := $(VENV)/bin/python
 CHROMIUM := /usr/bin/chromium
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: run test test-quick bench component component-check
+.PHONY: run test test-quick bench screenshots component component-check
 # The server answers at once; meanwhile, at the lowest CPU priority, the shipped decoders are exported for the
 # browser and the checkpoints' explore bundles checked (built where missing or stale, and the dataset is there):
 # serve.py --prepare. benchmarks/cold_start.py times this recipe.
@@ -26,6 +27,9 @@ test-quick: $(VENV)/.installed
 # Every benchmark in turn (docs/benchmarks.md); run nothing else meanwhile.
 bench: $(VENV)/.installed $(CHROMIUM)
 	$(PY) -m benchmarks
+
+screenshots: $(VENV)/.installed $(CHROMIUM)
+	$(PY) -m support.screenshots
 
 $(CHROMIUM):
 	@if command -v apt-get >/dev/null; then \

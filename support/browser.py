@@ -110,6 +110,16 @@ def wait_for_painted_image(page, timeout_ms: float = 120_000) -> None:
     page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
 
 
+def settled(page) -> None:
+    """Until Streamlit has finished its run (its status widget says 'Running' while busy) and every spinner has gone
+    (a fragment's run, such as the map's, shows one without the status widget): the page at rest."""
+    from playwright.sync_api import expect
+
+    page.wait_for_timeout(500)
+    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=600_000)
+    expect(page.get_by_test_id("stSpinner")).to_have_count(0, timeout=600_000)
+
+
 def peak_rss_mib(pid: int) -> float:
     """The process's peak resident memory (VmHWM) in MiB, from /proc."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():

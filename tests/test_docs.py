@@ -1,13 +1,20 @@
-"""The front door and the docs stay true: the README is short and its links lead somewhere, and the shipped
-checkpoints' table in the docs lists every shipped folder with the figures its metrics.json holds.
-(`mkdocs build --strict`, run by .ci/run, checks the links between docs pages.)"""
+"""The front door and the docs stay true: the README is short and its links lead somewhere, the shipped
+checkpoints' table in the docs lists every shipped folder with the figures its metrics.json holds, and every
+picture in the docs is one `make screenshots` takes from the real app. (`mkdocs build --strict`, run by .ci/run,
+checks the links between docs pages.)"""
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from genviz.checkpoint import find_checkpoints, read_metrics
+from support.browser import missing_browser
+from support.screenshots import HEIGHT, SHOTS, WIDTH
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -60,3 +67,31 @@ def test_the_tables_figures_are_the_metrics(name):
             assert f"{scale * metrics[key]:.{len(shown.split('.')[1])}f}" == shown, (name, key, metrics[key])
             checked += 1
     assert checked, f"no figure of {name}'s row is checked against its metrics.json"
+
+
+def test_every_picture_in_the_docs_is_a_screenshot_the_script_takes_and_is_shown():
+    images = ROOT / "docs" / "images"
+    assert sorted(p.stem for p in images.iterdir()) == sorted(SHOTS)
+    pages = README.read_text() + "".join(p.read_text() for p in (ROOT / "docs").rglob("*.md"))
+    assert [name for name in SHOTS if f"images/{name}.png" not in pages] == []
+    for name in SHOTS:
+        with Image.open(images / f"{name}.png") as picture:
+            assert picture.size == (WIDTH, HEIGHT), name
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+@pytest.mark.skipif(bool(missing_browser()), reason=missing_browser() or "")
+def test_the_screenshot_script_takes_the_map_from_the_running_app(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "support.screenshots", "--out", str(tmp_path), "map"],
+        cwd=ROOT, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    with Image.open(tmp_path / "map.png") as picture:
+        assert picture.size == (WIDTH, HEIGHT)
+        pixels = np.asarray(picture.convert("RGB"), dtype=np.int16)
+    # The map's points are drawn in the class colours: many pixels far from grey.
+    colourful = (pixels.max(axis=2) - pixels.min(axis=2)) > 80
+    assert colourful.mean() > 0.01
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["map.png"]

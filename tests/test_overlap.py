@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from support.browser import CHROMIUM, FLAGS, missing_browser, serve
+from support.browser import CHROMIUM, FLAGS, missing_browser, serve, settled
 
 MISSING = missing_browser()
 pytestmark = [pytest.mark.skipif(bool(MISSING), reason=MISSING or ""), pytest.mark.browser, pytest.mark.slow]
@@ -116,14 +116,6 @@ def overlaps(boxes: list[tuple]) -> list[str]:
             if min(ay1, by1) - max(ay0, by0) >= MIN_OVERLAP and min(ax1, bx1) - max(ax0, bx0) >= MIN_OVERLAP:
                 pairs.append(f"{ta!r} at ({ax0:.0f}, {ay0:.0f}) overlaps {tb!r} at ({bx0:.0f}, {by0:.0f})")
     return pairs
-
-
-def settled(page) -> None:
-    """Until Streamlit has finished its run (its status widget says 'Running' while busy) and every spinner has gone
-    (a fragment's run, such as the map's, shows one without the status widget): the page at rest is measured."""
-    page.wait_for_timeout(500)
-    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=600_000)
-    expect(page.get_by_test_id("stSpinner")).to_have_count(0, timeout=600_000)
 
 
 def steady_boxes(page, timeout_s: float = 120) -> list[tuple]:
