@@ -55,7 +55,7 @@ def shoot(page, url: str, name: str, out: Path) -> Path:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description="Take the docs' pictures (docs/images/*.png) from the running app.")
     parser.add_argument("names", nargs="*", help=f"the shots to take, of {', '.join(SHOTS)} (default: all)")
     parser.add_argument("--out", type=Path, default=OUT, help="the folder the PNG files go to")
     args = parser.parse_args()
