@@ -47,15 +47,14 @@ PROBE = """
     window.__mark = null;
     return new Promise((resolve) => {
       let done = false;
-      const finish = (m) => { done = true; observer.disconnect(); clearInterval(poll); resolve(m); };
+      const stop = () => { done = true; observer.disconnect(); clearInterval(poll); };
+      const finish = (m) => { stop(); resolve(m); };
       const observer = new MutationObserver(() => {
         const m = window.__mark;
         if (done || !m) return;
         const img = decoded();
         if (img && img.src && img.src !== before) {
-          done = true;
-          observer.disconnect();
-          clearInterval(poll);
+          stop();
           m.src = performance.now();
           m.ack = m.msgs.length ? m.msgs[0] : m.src;
           img.decode().catch(() => {}).then(() => {
