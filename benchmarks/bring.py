@@ -300,10 +300,18 @@ def main() -> None:
         "machine": info,
         "onnxruntime": onnxruntime.__version__,
         "model": "checkpoints/mnist-vae",
-        "settings": {"threads": args.threads, "repeats": args.repeats, "umap_repeats": args.umap_repeats,
-                     "points": args.points, "seconds": args.seconds, "batches": list(BATCHES)},  # fmt: skip
-        "rows": [{"measure": label, "native": native, "brought": brought, "unit": unit, "ratio": brought / native}
-                 for label, native, brought, unit in rows],  # fmt: skip
+        "settings": {
+            "threads": args.threads,
+            "repeats": args.repeats,
+            "umap_repeats": args.umap_repeats,
+            "points": args.points,
+            "seconds": args.seconds,
+            "batches": list(BATCHES),
+        },  # fmt: skip
+        "rows": [
+            {"measure": label, "native": native, "brought": brought, "unit": unit, "ratio": brought / native}
+            for label, native, brought, unit in rows
+        ],  # fmt: skip
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")

@@ -1,7 +1,7 @@
 """Images/s of `training.train_model` on one process against several under torchrun (DDP), on MNIST.
 
 Every run is a real training run, `training.train_model` in fresh Python processes (torchrun
-starts N of them, as it would start `python -m training.train`), on a fresh output folder:
+starts N of them, as it would start `genviz train`), on a fresh output folder:
 
 - CPU (always): 1 process with as many threads as cores (the baseline), and N processes over gloo
   with cores / N threads each, so that every run has the machine's cores and no more. A reference
@@ -49,7 +49,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # One training process: train_model on the TrainConfig fields given as JSON in argv[1].
 WORKER = """
 import json, sys
-from training import TrainConfig, train_model
+from genviz.training import TrainConfig, train_model
 train_model(TrainConfig(**json.loads(sys.argv[1])))
 """
 

@@ -355,7 +355,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder, ExitStack() as stack:
         servers = {
             name: stack.enter_context(
-                serve("app.py", {"GENVIZ_BROWSER_DECODE": flag, "GENVIZ_CACHE_DIR": str(cache_dir())},
+                serve("genviz/app.py", {"GENVIZ_BROWSER_DECODE": flag, "GENVIZ_CACHE_DIR": str(cache_dir())},
                       log=Path(folder) / f"{name}.log")
             )
             for name, flag in (("live", "1"), ("baseline", "0"))

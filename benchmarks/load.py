@@ -201,7 +201,9 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as folder:
         log = Path(folder) / "streamlit.log"
-        with serve("app.py", {"GENVIZ_BROWSER_DECODE": "0"}, log=log) as server:  # Streamlit's sliders, on the server
+        with serve(
+            "genviz/app.py", {"GENVIZ_BROWSER_DECODE": "0"}, log=log
+        ) as server:  # Streamlit's sliders, on the server
             result = asyncio.run(measure(server.url, server.process.pid, args))
             alive = server.process.poll() is None and healthy(server.url)
             rss = peak_rss_mib(server.process.pid)

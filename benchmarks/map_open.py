@@ -199,7 +199,7 @@ def measure(args) -> dict:
         }
         for name, env in apps.items():
             genviz = name == "genviz"
-            with serve("app.py", env, timeout=300, log=folder / f"{name}.log") as server:
+            with serve("genviz/app.py", env, timeout=300, log=folder / f"{name}.log") as server:
                 first, page = open_map(browser, server.url, genviz, args.points)
                 print(f"{name}: first open {first:.1f} s", flush=True)
                 clicks = genviz_clicks(page, args.points, args.repeats) if genviz else stock_clicks(page, args.repeats)

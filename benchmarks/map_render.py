@@ -41,9 +41,9 @@ import numpy as np
 import torch
 from scipy.spatial import Delaunay, cKDTree
 
-from component import map_blob
 from genviz import latent as lt
 from genviz.checkpoint import load_model
+from genviz.component import map_blob
 from genviz.data import load_dataset
 from genviz.explore import thumbnail_tiles
 from genviz.export import decoder_onnx
@@ -64,7 +64,7 @@ SCRIPT = """import sys
 from pathlib import Path
 import streamlit as st
 sys.path.insert(0, {root!r})
-from component import latent_map
+from genviz.component import latent_map
 
 folder = Path({folder!r})
 q = st.query_params

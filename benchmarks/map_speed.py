@@ -125,7 +125,7 @@ def browser_opens(checkpoint: Path, folder: Path, numba_cache: Path, sizes: list
         "NUMBA_CACHE_DIR": str(numba_cache),
     }
     rows = []
-    with serve("app.py", env, timeout=240) as server:
+    with serve("genviz/app.py", env, timeout=240) as server:
         url = server.url
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)

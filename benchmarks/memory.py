@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> dict:
             page.goto(server.url)
             wait_for_painted_image(page)
             rows["stock Streamlit app (torch + one picture)"] = peak_rss_mib(server.process.pid)
-        with serve("app.py", dict(e.split("=", 1) for e in args.env)) as server:
+        with serve("genviz/app.py", dict(e.split("=", 1) for e in args.env)) as server:
             page.goto(server.url)
             wait_for_painted_image(page)
             settled(page)

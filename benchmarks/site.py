@@ -167,7 +167,7 @@ def measure(rounds: int) -> dict:
         app_env = {"GENVIZ_CACHE_DIR": str(cache)}
         with (
             static_server(folder / "root") as static,
-            serve("app.py", app_env, timeout=300, log=folder / "app.log") as app,
+            serve("genviz/app.py", app_env, timeout=300, log=folder / "app.log") as app,
         ):
             site = f"{static}/{SUB_PATH}/index.html"
 

@@ -114,7 +114,7 @@ def main() -> None:
         pages = {}
         for name in args.variants:
             pages[name] = stack.enter_context(
-                serve("app.py", {"GENVIZ_SLIDER_FRAGMENT": VARIANTS[name], "GENVIZ_BROWSER_DECODE": "0"})
+                serve("genviz/app.py", {"GENVIZ_SLIDER_FRAGMENT": VARIANTS[name], "GENVIZ_BROWSER_DECODE": "0"})
             ).url
         playwright = stack.enter_context(sync_playwright())
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)

@@ -8,7 +8,7 @@ with the same number of CPU threads. They differ in where batches come from and 
   batch copied to the device, float32, `torch.optim.Adam`'s default implementation: the loop
   of pytorch/examples;
 - ours: `genviz.data.load_dataset` moved once to the device, batches gathered from its uint8
-  tensor (`ImageDataset.batches`), with what `python -m training.train` does by default on the
+  tensor (`ImageDataset.batches`), with what `genviz train` does by default on the
   device (`prepare_model`, the model's `make_optimizers`, `mixed_precision`): on a CPU fused Adam and
   channels-last conv weights, float32; on a CUDA GPU fused Adam and bf16 autocast;
 - ours, all options: the same plus bf16 autocast where the device has bf16 in hardware
@@ -17,7 +17,7 @@ with the same number of CPU threads. They differ in where batches come from and 
 `--ablation` adds ours with one option at a time, from the plain loop (stock's step on our
 batches). A breakdown after the table times batch loading alone, to show where stock's time goes.
 
-Models: genviz's conv `vae` and `ae` (as `python -m training.train` builds them, latent 16,
+Models: genviz's conv `vae` and `ae` (as `genviz train` builds them, latent 16,
 width 32) and `mlp-vae`, pytorch/examples' 784-400-20 MLP VAE. Dataset loading is timed
 once per pipeline and reported as setup seconds, outside images/s. Run from the repo root:
 
@@ -45,8 +45,7 @@ from torch.utils.data import DataLoader, Dataset
 from genviz import best_device
 from genviz.data import ImageDataset, data_root, load_dataset
 from genviz.models import Model, build_model
-from support.machine import machine
-from training import (
+from genviz.training import (
     TrainConfig,
     autocast_for,
     mixed_precision,
@@ -55,6 +54,7 @@ from training import (
     prepare_model,
     training_losses,
 )
+from support.machine import machine
 
 MODELS = ("vae", "ae", "mlp-vae")
 LR = 1e-3  # Adam learning rate of both the trainer and pytorch/examples' VAE
@@ -89,7 +89,7 @@ class MLPVAE(Model):
 
 
 def build(name: str, image_shape: tuple[int, int, int], seed: int) -> nn.Module:
-    """A fresh model with seeded weights on the CPU: genviz's as `python -m training.train --model NAME` builds it."""
+    """A fresh model with seeded weights on the CPU: genviz's as `genviz train --model NAME` builds it."""
     torch.manual_seed(seed)
     if name == "mlp-vae":
         return MLPVAE()
@@ -225,7 +225,7 @@ def main() -> None:
         "--amp",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="bf16 mixed precision of 'ours, trainer default', as training.train's --amp/--no-amp "
+        help="bf16 mixed precision of 'ours, trainer default', as genviz train's --amp/--no-amp "
         "(default: the trainer's, on for a CUDA GPU with bf16)",
     )
     p.add_argument("--threads", type=int, default=None, help="CPU threads of every loop (default: PyTorch's)")

@@ -91,20 +91,31 @@ def main(args):
         # Latent diffusion's scale factor: 1 / the latents' std, so that a diffusion model sees unit variance.
         vae.register_to_config(scaling_factor=1 / scale)
         vae.save_pretrained(args.out, safe_serialization=True)
-        print(f"epoch {epoch}: test PSNR {psnr:.2f} dB, latent std {scale:.3f}, {time.time() - start:.0f}s, "
-              f"saved to {args.out}", flush=True)
+        print(
+            f"epoch {epoch}: test PSNR {psnr:.2f} dB, latent std {scale:.3f}, {time.time() - start:.0f}s, "
+            f"saved to {args.out}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=3, help="passes over the training images (default 3)")
-    parser.add_argument("--train-images", type=int, default=25_000,
-                        help="a stratified sample of the 50,000 training images (default 25,000; 0: all)")
+    parser.add_argument(
+        "--train-images",
+        type=int,
+        default=25_000,
+        help="a stratified sample of the 50,000 training images (default 25,000; 0: all)",
+    )
     parser.add_argument("--test-images", type=int, default=2_000, help="test images the PSNR is measured on")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
-    parser.add_argument("--kl-weight", type=float, default=1e-4,
-                        help="weight of the KL term against the squared error, per element (default 1e-4)")
+    parser.add_argument(
+        "--kl-weight",
+        type=float,
+        default=1e-4,
+        help="weight of the KL term against the squared error, per element (default 1e-4)",
+    )
     parser.add_argument("--out", default="runs/cifar10-diffusers-ae", help="the save_pretrained folder to write")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")

@@ -3,11 +3,11 @@ source, and build its explore bundle where the dataset can be read.
 
 Three routes, one folder format:
 
-- `from_onnx(decoder, encoder, ...)`, or `python -m genviz.bring --decoder D.onnx [--encoder E.onnx] ...`: ONNX
+- `from_onnx(decoder, encoder, ...)`, or `genviz bring --decoder D.onnx [--encoder E.onnx] ...`: ONNX
   files from any framework (PyTorch, Keras through tf2onnx, JAX through jax2onnx);
 - `from_torch(decoder, encoder, ...)`: `torch.nn.Module`s, exported with torch.onnx; the call a researcher adds at
   the end of a training script;
-- `from_diffusers(folder, ...)`, or `python -m genviz.bring --diffusers FOLDER ...`: a diffusers `AutoencoderKL` as
+- `from_diffusers(folder, ...)`, or `genviz bring --diffusers FOLDER ...`: a diffusers `AutoencoderKL` as
   `save_pretrained` writes it (safetensors only: pickled `.bin` weights are refused). Its genviz latent is the one
   its decoder takes, the unscaled posterior mean; its pixels are [-1, 1].
 
@@ -170,7 +170,7 @@ def from_diffusers(
     try:
         from diffusers import AutoencoderKL
     except ImportError:
-        raise BringError("diffusers is not installed: pip install diffusers") from None
+        raise BringError("diffusers is not installed: pip install 'genviz[diffusers]'") from None
     try:
         vae = AutoencoderKL.from_pretrained(
             folder, use_safetensors=True, local_files_only=True, low_cpu_mem_usage=False
@@ -333,6 +333,8 @@ def _bring(
 
 def _command() -> str:
     """The command line that is running, as a user would type it again."""
+    if sys.argv and Path(sys.argv[0]).name == "genviz":  # the `genviz` command (genviz.cli)
+        return shlex.join(["genviz", *sys.argv[1:]])
     spec = getattr(sys.modules["__main__"], "__spec__", None)
     if spec is not None and spec.name != "__main__":
         return shlex.join(["python", "-m", spec.name.removesuffix(".__main__"), *sys.argv[1:]])
@@ -416,7 +418,7 @@ def _pixel_range(text: str) -> tuple[float, float]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m genviz.bring",
+        prog="genviz bring",
         description="Bring a model genviz did not train (ONNX files, or a diffusers AutoencoderKL) into a checkpoint "
         "folder the app opens, checked against its source, with its explore bundle.",
     )

@@ -14,7 +14,7 @@ import os
 import re
 import reprlib
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import safetensors.torch
@@ -372,7 +372,8 @@ def model_card(config: dict, metrics: dict, literal: Callable[[str], str] = str,
             f"| {literal(k)} | {literal(str(v))} |" for k, v in training.items() if k not in ("command", "origin")
         ]
         if "command" in training:
-            command = " ".join(str(training["command"]).split())  # one line: nothing after it is read as Markdown
+            command = current_command(" ".join(str(training["command"]).split()))  # one line: nothing after it
+            # is read as Markdown
             fence = "`" * max(3, _longest_backticks(command) + 1)
             lines += ["", "Reproduce with:", "", fence, command, fence]
     lines += ["", "## Metrics", ""]
@@ -382,8 +383,15 @@ def model_card(config: dict, metrics: dict, literal: Callable[[str], str] = str,
         if isinstance(note := metrics.get(LIKELIHOOD_NOTE), str):  # a sentence: a paragraph, not a table cell
             lines += ["", f"**Likelihoods.** {literal(' '.join(note.split()))}"]
     else:
-        lines += ["Not evaluated yet: run `python -m training.evaluate <this folder>`."]
+        lines += ["Not evaluated yet: run `genviz evaluate <this folder>`."]
     return "\n".join(lines) + "\n"
+
+
+def current_command(command: str) -> str:
+    """A recorded command line as it runs today: before genviz was a package, its command lines were modules of
+    its checkout (`python -m training.train ...`, which the shipped checkpoints' config.json still records, since
+    their fingerprint hashes that file); they are `genviz train ...` now."""
+    return re.sub(r"^python -m training\.(train|evaluate|anomaly)\b", r"genviz \1", command)
 
 
 def _fmt(value) -> str:
@@ -415,6 +423,15 @@ def find_checkpoints(root: str | os.PathLike) -> list[Path]:
     if not root.is_dir():
         return []
     return sorted(p for p in root.iterdir() if (p / CONFIG_FILE).is_file())
+
+
+def checkpoint_folders(root_or_folders: Iterable) -> list[Path]:
+    """Each path as a checkpoint folder (one with config.json), or every checkpoint directly under it; a folder
+    reached twice is listed once."""
+    out = []
+    for path in map(Path, root_or_folders):
+        out += [path] if (path / CONFIG_FILE).is_file() else find_checkpoints(path)
+    return list(dict.fromkeys(out))
 
 
 def find_classifier(folder: str | os.PathLike, dataset: str) -> Path | None:

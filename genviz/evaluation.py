@@ -1,5 +1,5 @@
 """Measure a checkpoint on its dataset's test split and write its metrics.json and model card: the library behind
-`python -m training.evaluate` (its command line) and the Compare page's Compute button.
+`genviz evaluate` (its command line) and the Compare page's Compute button.
 
 Offline: nothing is downloaded. Each model reports its own figures on test batches (`Model.test_figures`); the
 evaluator averages them, and adds what the model's capabilities ask for. For the shipped families that gives:
@@ -55,7 +55,7 @@ from genviz.diagnostics import Track
 from genviz.metrics import bits_per_dimension, frechet_distance, iwae_nll, precision_recall, ssim
 from genviz.models import Classifier, GenerativeModel, Model, model_class
 
-COMMAND = "python -m training.evaluate"  # the command line over `evaluate`, which metrics.json records
+COMMAND = "genviz evaluate"  # the command line over `evaluate`, which metrics.json records
 SEED = 0  # noise, posterior and prior samples are seeded, so a re-run gives the same figures
 IWAE_SAMPLES = 1000
 # k decoder passes per image make the importance-weighted NLL the slow figure: about 0.3 s per

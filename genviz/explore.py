@@ -1,6 +1,6 @@
 """Explore bundles: what the app needs to explore a model without its dataset, written beside its weights.
 
-    python -m genviz.explore checkpoints [more folders] [--points N] [--force] [--embed]
+    genviz explore checkpoints [more folders] [--points N] [--force] [--embed]
 
 A bundle is the folder `<checkpoint>/explore/`, made for one version of the model (its `fingerprint`, a hash
 of config.json and model.safetensors) and refused for any other:
@@ -34,7 +34,7 @@ them from the first of these places that holds them:
     <cache>/thumbnails/<sha256>.png     genviz's cache (genviz.data.cache_dir), by digest: every load from the
                                         shared copy puts its tiles there (5 MB for the shipped ones), so that a
                                         folder copied elsewhere on this machine after its bundle was read once (by
-                                        the app or `python -m genviz.explore`) still explores offline
+                                        the app or `genviz explore`) still explores offline
 
 The bundle's own copy and the shared one are used whole or refused; a damaged tile in the cache is removed.
 
@@ -55,14 +55,21 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from genviz.checkpoint import CheckpointError, find_checkpoints, find_classifier, fingerprint, first_line, read_config
+from genviz.checkpoint import (
+    CheckpointError,
+    checkpoint_folders,
+    find_classifier,
+    fingerprint,
+    first_line,
+    read_config,
+)
 from genviz.data import DatasetError, cache_dir, load_dataset, to_float
 from genviz.files import atomic_path, replace_folder
 
@@ -109,7 +116,7 @@ def thumbnails_name(dataset: str, n: int) -> str:
 
 
 def rebuild_hint(checkpoint) -> str:
-    return f"rebuild it with `python -m genviz.explore {Path(checkpoint)}`"
+    return f"rebuild it with `genviz explore {Path(checkpoint)}`"
 
 
 def _sha256(path: Path) -> str:
@@ -253,9 +260,7 @@ def _read_meta(checkpoint: Path) -> dict:
     folder = bundle_dir(checkpoint)
     path = folder / META_FILE
     if not folder.is_dir():
-        raise BundleMissing(
-            f"{checkpoint} has no explore bundle: build one with `python -m genviz.explore {checkpoint}`"
-        )
+        raise BundleMissing(f"{checkpoint} has no explore bundle: build one with `genviz explore {checkpoint}`")
     if not path.is_file():
         raise _fail(path, "is missing", checkpoint)
     if path.stat().st_size > MAX_META_BYTES:
@@ -375,7 +380,7 @@ def _find_tiles(checkpoint: Path, meta: dict) -> tuple[list[Path], str]:
 def _tiles_fix(checkpoint: Path, meta: dict) -> str:
     """How to give a checkpoint copied without its thumbnails what its bundle needs."""
     return (
-        "Where the checkpoint came from, run `python -m genviz.explore --embed FOLDER` on it before copying it (its "
+        "Where the checkpoint came from, run `genviz explore --embed FOLDER` on it before copying it (its "
         f"bundle then holds its thumbnails), or copy the folder {THUMBNAILS_DIR}/{meta['thumbnails']['folder']} "
         f"beside it; or, where the {meta['dataset']} dataset is, {rebuild_hint(checkpoint)}"
     )
@@ -750,14 +755,6 @@ def check_bundle(checkpoint, n: int | None = None) -> str | None:
     return None
 
 
-def checkpoint_folders(root_or_folders: Iterable) -> list[Path]:
-    """Each path as a checkpoint folder (one with config.json), or every checkpoint under it."""
-    out = []
-    for path in map(Path, root_or_folders):
-        out += [path] if (path / "config.json").is_file() else find_checkpoints(path)
-    return out
-
-
 def ensure_bundles(
     root_or_folders,
     n: int | None = None,
@@ -838,7 +835,7 @@ def _said(folder: Path, done: str, embed: bool, say: Callable[[str], None]) -> i
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m genviz.explore",
+        prog="genviz explore",
         description="Check the explore bundles of checkpoints, and build those missing, stale or broken.",
     )
     parser.add_argument("folders", nargs="+", type=Path, help="checkpoint folders, or folders of checkpoints")

@@ -12,11 +12,13 @@ backend included. The decoders become Gemm, Reshape, BatchNormalization, ConvTra
 Sigmoid, all long-standing ops on every backend.
 """
 
+import argparse
 import copy
 import hashlib
 import os
+import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import torch
@@ -179,14 +181,14 @@ def _is_intact(target: Path, sidecar: Path) -> bool:
         return False
 
 
-def export_folders(root: str | os.PathLike, first: str | None = None) -> Iterator[tuple[str, str]]:
-    """Export the decoder of every checkpoint folder directly under `root` into the cache (`cached_decoder`), the
-    folder named `first` before the others, as `make run` does for the shipped ones in the background, so that
-    opening them costs nothing. Yields what became of each as it is done: (folder name, "already cached",
+def export_folders(folders: Iterable, first: str | None = None) -> Iterator[tuple[str, str]]:
+    """Export the decoder of every checkpoint in `folders` (checkpoint folders, or folders of them) into the cache
+    (`cached_decoder`), the folder named `first` before the others, as `genviz serve` does in the background, so
+    that opening them costs nothing. Yields what became of each as it is done: (folder name, "already cached",
     "exported", or why not)."""
-    from genviz.checkpoint import find_checkpoints
+    from genviz.checkpoint import checkpoint_folders
 
-    for folder in sorted(find_checkpoints(root), key=lambda f: f.name != first):
+    for folder in sorted(checkpoint_folders(folders), key=lambda f: f.name != first):
         try:
             _, target, sidecar = _cache_paths(folder)
             was = _is_intact(target, sidecar)
@@ -196,11 +198,29 @@ def export_folders(root: str | os.PathLike, first: str | None = None) -> Iterato
             yield folder.name, f"not exported: {first_line(e).removeprefix(f'{folder}: ')}"
 
 
-if __name__ == "__main__":
-    import sys
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="genviz export",
+        description="Export the decoders of checkpoints to ONNX for decoding in the browser, into genviz's cache.",
+    )
+    parser.add_argument(
+        "folders", nargs="*", default=["checkpoints"], metavar="FOLDER",
+        help="a checkpoint folder, or a folder of them (default: ./checkpoints)",
+    )  # fmt: skip
+    return parser
 
-    # python -m genviz.export [FOLDER]: the decoders of the checkpoints in FOLDER (default: checkpoints) cached.
-    root = sys.argv[1] if len(sys.argv) > 1 else "checkpoints"
-    print(f"Exporting the decoders of {root}/* for the browser (genviz.export)", flush=True)
-    for name, what in export_folders(root):
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    print(f"Exporting the decoders of {', '.join(args.folders)} for the browser (genviz.export)", flush=True)
+    done = list(export_folders(args.folders))
+    for name, what in done:
         print(f"  {name}: {what}", flush=True)
+    if not done:
+        print(f"No checkpoint folders in {', '.join(args.folders)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,7 +1,7 @@
 """Share an exploration as a static site: the latent map, sliders, samples and paths of one or more models, decoded
 in the reader's browser, served by any static file server (no Python, no genviz).
 
-    python -m genviz.site CHECKPOINT [CHECKPOINT ...] --out DIR [--force]
+    genviz site CHECKPOINT [CHECKPOINT ...] --out DIR [--force]
 
 writes the folder DIR (format 1; every path in it relative, so it works under any sub-path, and nothing in it
 refers to another origin):
@@ -60,7 +60,7 @@ from genviz.files import first_line, replace_folder
 from genviz.mapdata import map_blob
 
 FORMAT = 1
-BUILD = Path(__file__).resolve().parent.parent / "component" / "build"  # the component's committed build
+BUILD = Path(__file__).resolve().parent / "component" / "build"  # the component's committed build
 PAGE_FILES = {"page": ("site.html", "index.html"), "script": ("site.js", "site.js")}  # what: (in BUILD, in the site)
 WASM = "ort-wasm-simd-threaded.wasm"
 SITE_FILE, MODEL_FILE = "site.json", "model.json"
@@ -152,7 +152,7 @@ def _bundle(folder: Path, say: Callable[[str], None]):
     except DatasetError as e:
         raise SiteError(
             f"{folder}: its explore bundle must be built ({why}) and its dataset cannot be read here "
-            f"({first_line(e)}); build it where the dataset is, with `python -m genviz.explore {folder}`"
+            f"({first_line(e)}); build it where the dataset is, with `genviz explore {folder}`"
         ) from None
     finally:
         bar.close()
@@ -222,7 +222,7 @@ def _write_model(folder: Path, slug: str, site: Path, thumbnails: dict[str, list
             raise SiteError(
                 f"{folder}: its thumbnails {name} differ from those of the same name of a model before it "
                 f"(thumbnails folders of two datasets' versions?); rebuild its bundle with "
-                f"`python -m genviz.explore --force {folder}`"
+                f"`genviz explore --force {folder}`"
             )
         layout = bundle.tile_layout
         shown = {
@@ -319,7 +319,7 @@ def write_site(checkpoints: list, out, *, force: bool = False, say: Callable[[st
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m genviz.site",
+        prog="genviz site",
         description="Write a static site that explores the given models in the reader's browser.",
     )
     parser.add_argument("checkpoints", nargs="+", type=Path, help="checkpoint folders, in the order the page lists")

@@ -9,8 +9,8 @@ import numpy as np
 from PIL import ExifTags, Image, ImageOps
 
 # Limits on uploads, set on purpose and checked by tests/test_upload_fuzz.py. Streamlit's server.maxUploadSize
-# (.streamlit/config.toml) makes the browser refuse bigger files; read_upload refuses them too, for callers outside
-# the app.
+# (genviz/.streamlit/config.toml) makes the browser refuse bigger files; read_upload refuses them too, for callers
+# outside the app.
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 
 

@@ -1,6 +1,6 @@
 """Reading the app under streamlit.testing's AppTest: its pictures, and a page opened on a model."""
 
-import ui
+from genviz import ui
 
 
 def images(node) -> list:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+APP = ROOT / "genviz" / "app.py"  # the app's Streamlit script
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -62,7 +63,7 @@ class Server:
 
 @contextmanager
 def serve(
-    script: str | Path = "app.py", env: dict | None = None, timeout: float = 120, log: Path | None = None
+    script: str | Path = APP, env: dict | None = None, timeout: float = 120, log: Path | None = None
 ) -> Iterator[Server]:
     """`streamlit run <script>` (through serve.py, as `make run` starts the app) on a free port over the shipped
     checkpoints and an empty map cache (unless `env` says otherwise); yields once its health endpoint answers,
@@ -70,7 +71,7 @@ def serve(
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="genviz-bench-") as cache, ExitStack() as files:
         env = {"GENVIZ_CHECKPOINTS": str(ROOT / "checkpoints"), "GENVIZ_CACHE_DIR": cache, **(env or {})}
-        command = [sys.executable, str(ROOT / "serve.py"), str(script), "--server.headless", "true",
+        command = [sys.executable, "-m", "genviz.serve", str(script), "--server.headless", "true",
                    "--server.port", str(port), "--server.fileWatcherType", "none",
                    "--browser.gatherUsageStats", "false"]  # fmt: skip
         output = files.enter_context(open(log, "w")) if log else subprocess.DEVNULL  # closed after the process
@@ -145,7 +146,7 @@ def served_app(trained: dict, root: Path, env: dict | None = None) -> Iterator[S
     for family in ("vae", "gan", "classifier"):
         shutil.copytree(trained[family].out, root / "checkpoints" / f"mnist-{family}")
     env = {"GENVIZ_CHECKPOINTS": str(root / "checkpoints"), "GENVIZ_CACHE_DIR": str(root / "cache"), **(env or {})}
-    with serve("app.py", env, log=root / "streamlit.log") as running:
+    with serve("genviz/app.py", env, log=root / "streamlit.log") as running:
         yield running
 
 

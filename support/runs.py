@@ -1,7 +1,7 @@
-"""Tiny real training runs: the arguments of `python -m training.train` for a few thousand MNIST images
+"""Tiny real training runs: the arguments of `genviz train` for a few thousand MNIST images
 and small nets, seconds on a CPU, and the same run as a `training.TrainConfig`."""
 
-from training import TrainConfig
+from genviz.training import TrainConfig
 
 FAMILIES = ("ae", "dae", "vae", "gan", "classifier")
 

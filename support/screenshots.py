@@ -67,7 +67,7 @@ def main() -> int:
     from playwright.sync_api import sync_playwright
 
     args.out.mkdir(parents=True, exist_ok=True)
-    with serve("app.py") as server, sync_playwright() as p:
+    with serve("genviz/app.py") as server, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         page = browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
         page.set_default_timeout(600_000)  # a page's first open may encode or score the test set

@@ -8,10 +8,10 @@ from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
-import ui
+from genviz import ui
 from genviz.data import load_dataset
+from genviz.training import train_run
 from support.runs import FAMILIES, tiny_config
-from training import train_run
 
 
 @pytest.fixture(scope="session")
@@ -37,9 +37,9 @@ def app(trained, tmp_path, monkeypatch):
     """The app over copies of the trained checkpoints, with its own empty cache of maps."""
     for family in ("vae", "gan", "ae", "classifier"):  # the classifier is not listed: nothing to explore
         shutil.copytree(trained[family].out, tmp_path / f"mnist-{family}")
-    monkeypatch.setattr(ui, "CHECKPOINTS", tmp_path)
+    monkeypatch.setattr(ui, "CHECKPOINTS", [tmp_path])
     monkeypatch.setenv("GENVIZ_CACHE_DIR", str(tmp_path / "cache"))
-    return AppTest.from_file("../app.py", default_timeout=120)
+    return AppTest.from_file("../genviz/app.py", default_timeout=120)
 
 
 @pytest.fixture

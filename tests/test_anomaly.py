@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from training.anomaly import METHODS, main
+from genviz.training.anomaly import METHODS, main
 
 pytestmark = pytest.mark.slow  # trains an AE
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-import ui
 from genviz import latent as lt
+from genviz import ui
 from support.apptest import images
 from support.checkpoints import BROKEN, break_pickle, edit_config
 
@@ -138,10 +138,10 @@ def test_a_typed_classifier_is_refused_with_a_reason(app, tmp_path):
 
 @pytest.mark.slow
 def test_no_checkpoints_says_how_to_train_one(app, tmp_path, monkeypatch):
-    monkeypatch.setattr(ui, "CHECKPOINTS", tmp_path / "empty")
+    monkeypatch.setattr(ui, "CHECKPOINTS", [tmp_path / "empty"])
     app.run()
     assert not app.exception
-    assert "python -m training.train" in app.sidebar.info[0].value
+    assert "genviz train" in app.sidebar.info[0].value
     assert not images(app.main)
 
 
@@ -162,7 +162,7 @@ def test_the_home_page_imports_none_of_the_heavy_libraries(trained, tmp_path):
     shutil.copytree(trained["vae"].out, tmp_path / "mnist-vae")
     env = {**os.environ, "GENVIZ_CHECKPOINTS": str(tmp_path), "GENVIZ_CACHE_DIR": str(tmp_path / "cache")}
     done = subprocess.run(
-        [sys.executable, "-c", FRESH_HOME, str(ROOT / "app.py"), *HEAVY],
+        [sys.executable, "-c", FRESH_HOME, str(ROOT / "genviz" / "app.py"), *HEAVY],
         capture_output=True, text=True, env=env, cwd=ROOT, check=True,
     )  # fmt: skip
     assert done.stdout.strip() == "", f"the home page imported: {done.stdout.strip()}"
@@ -179,7 +179,7 @@ def test_the_model_and_a_pages_choices_are_in_the_url_and_a_reload_restores_them
     wanted = {"model": "mnist-gan", "seed": "5", "grid": "4", "control": "Truncation"}
     assert {k: app.query_params.get(k) for k in wanted} == wanted
     shown = images(app.main)[0]
-    reloaded = AppTest.from_file("../app.py", default_timeout=120)
+    reloaded = AppTest.from_file("../genviz/app.py", default_timeout=120)
     reloaded.query_params = dict(app.query_params)  # the address a reload or a shared link opens
     reloaded.run()
     reloaded.switch_page("views/sample.py").run()

@@ -20,18 +20,18 @@ from PIL import Image
 from scipy.spatial import Delaunay, cKDTree
 from streamlit.testing.v1 import AppTest
 
-import ui
 from genviz import latent as lt
+from genviz import ui
 from genviz.checkpoint import load_model
 from genviz.data import load_dataset, to_float
 from genviz.explore import load_bundle
 from genviz.export import decoder_onnx
 from genviz.metrics import psnr
 from genviz.pictures import enlarge, grid, to_pil
+from genviz.ui import sliders as sl
 from support.apptest import images, open_page
 from support.brought import DATASETS, DIFFUSERS_VAE, MLP_VAE, brought_checkpoints
 from support.browser import CHROMIUM, FLAGS, drag_slider, missing_browser, serve, wait_for_frame
-from ui import sliders as sl
 
 pytestmark = pytest.mark.slow  # brings two models and builds their bundles (minutes), then runs the app on them
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,9 +63,9 @@ def datasets():
 def app(checkpoints, tmp_path, monkeypatch):
     """The app over the brought checkpoints, with its own empty cache. Scoring the 10,000 CIFAR-10 test images with
     the AutoencoderKL takes minutes on two cores: hence the long timeout per run."""
-    monkeypatch.setattr(ui, "CHECKPOINTS", checkpoints)
+    monkeypatch.setattr(ui, "CHECKPOINTS", [checkpoints])
     monkeypatch.setenv("GENVIZ_CACHE_DIR", str(tmp_path / "cache"))
-    return AppTest.from_file("../app.py", default_timeout=900)
+    return AppTest.from_file("../genviz/app.py", default_timeout=900)
 
 
 def pixels(media, element, k: int = 0) -> np.ndarray:
@@ -264,7 +264,7 @@ def eight_bit(model, z: torch.Tensor) -> np.ndarray:
 def server(checkpoints, tmp_path_factory):
     folder = tmp_path_factory.mktemp("served")
     env = {"GENVIZ_CHECKPOINTS": str(checkpoints), "GENVIZ_CACHE_DIR": str(folder / "cache")}
-    with serve("app.py", env, log=folder / "streamlit.log") as running:
+    with serve("genviz/app.py", env, log=folder / "streamlit.log") as running:
         yield running.url
 
 
@@ -364,7 +364,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 sys.path.insert(0, {root!r})
-from component import decoder_canvas
+from genviz.component import decoder_canvas
 
 folder = Path({folder!r}) / st.query_params["model"]
 shape = json.loads((folder / "shape.json").read_text())

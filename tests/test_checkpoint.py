@@ -53,7 +53,7 @@ def test_saving_writes_card_and_empty_metrics(folder):
     assert card.startswith("# mnist-vae\n")  # the folder's name: two VAEs of a dataset differ in their cards
     save_checkpoint(tiny(), folder.parent / "mnist-beta-vae", dataset_info("mnist", []))
     assert (folder.parent / "mnist-beta-vae" / "README.md").read_text().startswith("# mnist-beta-vae\n")
-    assert "variational autoencoder" in card and "training.evaluate" in card
+    assert "variational autoencoder" in card and "genviz evaluate" in card
     assert not list(folder.glob("*.tmp")) and not list(folder.glob(".*"))
     assert all(f.stat().st_mode & 0o777 == 0o644 for f in folder.iterdir())
 

@@ -11,14 +11,13 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-import ui
-from genviz import evaluation
+from genviz import evaluation, ui
 from genviz.checkpoint import LIKELIHOOD_NOTE, find_checkpoints, read_config
 from genviz.data import DatasetError
 from genviz.models import REGISTRY
+from genviz.ui import compare
 from support.apptest import open_page
 from support.browser import CHROMIUM, FLAGS, missing_browser, serve
-from ui import compare
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -60,8 +59,8 @@ def sample_figures(classes: list[str], fid: float, rare: int | None = None) -> d
 
 
 def new_style(kind: str, dims: int, classes: list[str], pixels: int, judge: str, collapsed: int = 0) -> dict:
-    """Figures a current `python -m training.evaluate` writes, made up by hand for a model of this kind."""
-    figures = {"evaluation": {"command": "python -m training.evaluate", "classifier": judge}}
+    """Figures a current `genviz evaluate` writes, made up by hand for a model of this kind."""
+    figures = {"evaluation": {"command": "genviz evaluate", "classifier": judge}}
     figures |= sample_figures(classes, 40.0 if kind == "gan" else 120.0, rare=3 if kind == "gan" else None)
     if kind == "gan":
         return figures
@@ -226,14 +225,14 @@ def test_the_judging_classifier_is_named_with_its_accuracy():
 def test_the_command_measures_a_metric_or_whatever_is_missing():
     folders = [Path.cwd() / "checkpoints" / "mnist-vae", Path("/elsewhere/mnist ae")]
     assert compare.command(folders, "linear-probe") == (
-        "python -m training.evaluate --metrics linear-probe checkpoints/mnist-vae '/elsewhere/mnist ae'"
+        "genviz evaluate --metrics linear-probe checkpoints/mnist-vae '/elsewhere/mnist ae'"
     )
-    assert compare.command(folders[:1]) == "python -m training.evaluate --missing checkpoints/mnist-vae"
+    assert compare.command(folders[:1]) == "genviz evaluate --missing checkpoints/mnist-vae"
 
 
 def test_track_fills_a_progress_bar_and_says_each_step():
     def script():
-        from ui.compare import Track
+        from genviz.ui.compare import Track
 
         track = Track()
         assert list(track(iter(range(5)), 5, "latent usage")) == list(range(5))
@@ -286,8 +285,8 @@ def page(tmp_path, monkeypatch):
     extra = {"mnist-vae": new_style("vae", 16, DIGITS, 784, judge, 4), "mnist-ae": ae}
     extra["mnist-gan"] = new_style("gan", 16, DIGITS, 784, judge)
     names = ["mnist-vae", "mnist-ae", "mnist-gan", "mnist-classifier", "cifar10-vae"]
-    monkeypatch.setattr(ui, "CHECKPOINTS", figures_only(tmp_path / "checkpoints", names, extra))
-    return AppTest.from_file("../views/compare.py", default_timeout=60)
+    monkeypatch.setattr(ui, "CHECKPOINTS", [figures_only(tmp_path / "checkpoints", names, extra)])
+    return AppTest.from_file("../genviz/views/compare.py", default_timeout=60)
 
 
 def charts(at) -> list[dict]:
@@ -343,16 +342,16 @@ def test_a_dataset_the_link_names_wrongly_is_reported_and_the_chosen_models_open
 def test_the_page_opens_on_the_chosen_models_dataset(page, tmp_path):
     page.run()  # nothing chosen yet: the dataset of the model the picker opens on (mnist-vae)
     assert page.selectbox(key="compare_dataset").value == "mnist" and page.query_params["dataset"] == "mnist"
-    chosen = AppTest.from_file("../views/compare.py", default_timeout=60)
+    chosen = AppTest.from_file("../genviz/views/compare.py", default_timeout=60)
     chosen.session_state["model_path"] = str(tmp_path / "checkpoints" / "cifar10-vae")  # picked on another page
     chosen.run()
     assert not chosen.exception and chosen.selectbox(key="compare_dataset").value == "cifar10-jpg"
     assert list(chosen.dataframe[0].value["model"]) == ["cifar10-vae"]
-    linked = AppTest.from_file("../views/compare.py", default_timeout=60)
+    linked = AppTest.from_file("../genviz/views/compare.py", default_timeout=60)
     linked.query_params["model"] = "cifar10-vae"
     linked.run()
     assert linked.selectbox(key="compare_dataset").value == "cifar10-jpg"
-    linked = AppTest.from_file("../views/compare.py", default_timeout=60)
+    linked = AppTest.from_file("../genviz/views/compare.py", default_timeout=60)
     linked.query_params.update({"model": "cifar10-vae", "dataset": "mnist"})  # the link's dataset wins
     linked.run()
     assert linked.selectbox(key="compare_dataset").value == "mnist"
@@ -461,7 +460,7 @@ DRAWN = """els => els.map(el => ({
 @pytest.mark.browser
 @pytest.mark.skipif(bool(MISSING), reason=MISSING or "")
 def test_every_chart_is_drawn_for_both_datasets_in_a_browser(tmp_path):
-    """Copies of the shipped checkpoints with their metrics as `python -m training.evaluate` measured them: both
+    """Copies of the shipped checkpoints with their metrics as `genviz evaluate` measured them: both
     datasets' pages draw every chart, with one table row per model."""
     from playwright.sync_api import expect, sync_playwright
 
@@ -475,7 +474,7 @@ def test_every_chart_is_drawn_for_both_datasets_in_a_browser(tmp_path):
     assert sorted(rows) == ["cifar10-jpg", "mnist"]
     ARTIFACTS.mkdir(exist_ok=True)
     env = {"GENVIZ_CHECKPOINTS": str(root), "GENVIZ_CACHE_DIR": str(tmp_path / "cache")}
-    with serve("app.py", env, log=tmp_path / "streamlit.log") as server, sync_playwright() as p:
+    with serve("genviz/app.py", env, log=tmp_path / "streamlit.log") as server, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         page = browser.new_page(viewport={"width": 1500, "height": 3600})  # the whole page in the screenshot
         page.set_default_timeout(120_000)

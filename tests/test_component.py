@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 sys.path.insert(0, {root!r})
-from component import decoder_canvas
+from genviz.component import decoder_canvas
 
 folder = Path({folder!r})
 result = decoder_canvas((folder / "decoder.onnx").read_bytes(), np.load(folder / "z.npy"), (1, 28, 28),

@@ -1,6 +1,6 @@
 """A checkpoint folder copied on its own (`cp -r checkpoints/mnist-vae /elsewhere/`) and opened with no dataset
 explores as it did in place: its bundle's thumbnails come from genviz's cache once the app has read them beside the
-shipped checkpoint, or from the bundle itself after `python -m genviz.explore --embed`."""
+shipped checkpoint, or from the bundle itself after `genviz explore --embed`."""
 
 import shutil
 from pathlib import Path
@@ -9,8 +9,7 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-import ui
-from genviz import explore
+from genviz import explore, ui
 from genviz import latent as lt
 from genviz.explore import load_bundle
 from support.apptest import images, open_page
@@ -22,10 +21,10 @@ NAME = "mnist-vae"
 
 def app_over(root: Path, monkeypatch) -> AppTest:
     """The app over the checkpoints under root, as a new process opens it: no test set or bundle read yet."""
-    monkeypatch.setattr(ui, "CHECKPOINTS", root)
+    monkeypatch.setattr(ui, "CHECKPOINTS", [root])
     forget_datasets()
     ui.resources._bundle.clear()
-    return AppTest.from_file("../app.py", default_timeout=300)
+    return AppTest.from_file("../genviz/app.py", default_timeout=300)
 
 
 @pytest.fixture
@@ -77,5 +76,5 @@ def test_a_copy_alone_whose_thumbnails_are_nowhere_is_named_and_the_map_needs_th
     assert not app.exception
     (warning,) = [w.value for w in app.warning if "explore bundle" in w.value]
     assert ui.plain("thumbnails (mnist-test-5000-seed0, 5 PNG tiles) are missing") in warning, warning
-    assert ui.plain("python -m genviz.explore --embed FOLDER") in warning, warning
+    assert ui.plain("genviz explore --embed FOLDER") in warning, warning
     assert any(e.value.startswith("The map needs the test set of `mnist`") for e in app.error)

@@ -21,8 +21,8 @@ CHECKPOINT_FILES = {"config.json", "model.safetensors", "metrics.json", "README.
 # compares across processes. The rest of argv is the training command's.
 KEEP_WEIGHTS = """
 import os, sys, torch
-from training import train_run
-from training.train import train_config
+from genviz.training import train_run
+from genviz.training.train import train_config
 
 run = train_run(train_config(sys.argv[2:]))
 torch.save(run.model.state_dict(), f"{sys.argv[1]}-{os.environ['RANK']}.pt")
@@ -87,7 +87,7 @@ def test_two_processes_end_with_the_same_model_and_write_one_checkpoint(vae_two_
 @pytest.mark.slow
 def test_resume_on_two_processes_lands_where_an_unbroken_run_does(vae_two_epochs, tmp_path):
     out, run_dir = tmp_path / "out", tmp_path / "run"
-    first = torchrun("-m", "training.train", *train_args(out, run_dir, "vae", 1, "--threads", "1"))
+    first = torchrun("-m", "genviz.training.train", *train_args(out, run_dir, "vae", 1, "--threads", "1"))
     assert first.returncode == 0, first.stderr
     assert first.stdout.count("saved") == 1  # one epoch summary: only rank 0 saves and prints
     assert json.loads((out / "config.json").read_text())["training"]["epochs"] == 1
@@ -100,7 +100,9 @@ def test_resume_on_two_processes_lands_where_an_unbroken_run_does(vae_two_epochs
 @pytest.mark.slow
 def test_a_divergence_stops_every_process(tmp_path):
     """The loss each process decides on is the mean over both, so both stop, none waits forever."""
-    proc = torchrun("-m", "training.train", *train_args(tmp_path / "o", tmp_path / "r", "vae", 2, "--lr", "1e12"))
+    proc = torchrun(
+        "-m", "genviz.training.train", *train_args(tmp_path / "o", tmp_path / "r", "vae", 2, "--lr", "1e12")
+    )
     assert proc.returncode != 0
     assert "rank 0: error: training stopped in epoch 1" in proc.stderr
     assert "rank 1: error: training stopped in epoch 1" in proc.stderr

@@ -15,7 +15,7 @@ from genviz.metrics import bits_per_dimension
 from genviz.models import build_model
 from genviz.models.ae import DENOISING
 from genviz.models.vae import VAEConfig
-from training.evaluate import main, quality_bars
+from genviz.training.evaluate import main, quality_bars
 
 RECONSTRUCTION = {"test_mse", "test_psnr_db", "test_ssim"}
 SAMPLES = {
@@ -62,7 +62,7 @@ def test_evaluation_gives_finite_figures_and_updates_the_card(trained, family):
         assert 0 <= metrics["sample_precision"] <= 1 and metrics["sample_fid_classifier"] >= 0
     assert read_metrics(out) == json.loads(json.dumps(metrics))
     card = (out / "README.md").read_text()
-    assert "training.evaluate" in card and "Reproduce with" in card
+    assert "genviz.training.evaluate" in card and "Reproduce with" in card
 
 
 @pytest.mark.slow
@@ -230,13 +230,13 @@ def test_the_command_line_writes_bits_per_dimension(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "test_nll_iwae_bits_per_dim" in out and "likelihood_note" in out
     evaluation = read_metrics(tmp_path / "cifar10-tiny")["evaluation"]
-    assert evaluation["command"].startswith("python -m training.evaluate ") and evaluation["iwae_test_images"] == 3
+    assert evaluation["command"].startswith("genviz evaluate ") and evaluation["iwae_test_images"] == 3
     assert read_config(tmp_path / "cifar10-tiny")["model"]["likelihood"] == "gaussian"
 
 
 @pytest.mark.slow
 def test_python_m_training_evaluate_still_runs():
-    done = subprocess.run([sys.executable, "-m", "training.evaluate", "--help"], capture_output=True, text=True)
-    assert done.returncode == 0 and "usage: python -m training.evaluate" in done.stdout
+    done = subprocess.run([sys.executable, "-m", "genviz.training.evaluate", "--help"], capture_output=True, text=True)
+    assert done.returncode == 0 and "usage: genviz evaluate" in done.stdout
     for option in ("--metrics", "--missing", "--limit", "--iwae-samples", "--iwae-limit", "--cas-epochs"):
         assert option in done.stdout

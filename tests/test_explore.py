@@ -18,13 +18,13 @@ from genviz.checkpoint import fingerprint
 from genviz.data import load_dataset
 from genviz.explore import BundleError, BundleMissing, build_bundle, bundle_dir, ensure_bundles, load_bundle
 from genviz.metrics import anomaly_scores
+from genviz.training.train import main as train_main
+from genviz.training.train import write_bundle
 from support.runs import train_args
-from training.train import main as train_main
-from training.train import write_bundle
 
 CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
 N = 200
-REBUILD = "python -m genviz.explore"
+REBUILD = "genviz explore"
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from genviz import latent as lt
-from ui import figures
+from genviz.ui import figures
 
 MAP_SOURCE = Path(__file__).resolve().parent.parent / "component" / "frontend" / "src" / "map.ts"
 

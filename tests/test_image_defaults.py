@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-import ui
+from genviz import ui
 from genviz.data import load_dataset
 from support.apptest import images, open_page
 
@@ -29,9 +29,9 @@ def test_sets():
 @pytest.fixture
 def shipped(tmp_path, monkeypatch):
     """The app over the shipped checkpoints, with its own empty cache."""
-    monkeypatch.setattr(ui, "CHECKPOINTS", ROOT / "checkpoints")
+    monkeypatch.setattr(ui, "CHECKPOINTS", [ROOT / "checkpoints"])
     monkeypatch.setenv("GENVIZ_CACHE_DIR", str(tmp_path / "cache"))
-    return AppTest.from_file("../app.py", default_timeout=600)
+    return AppTest.from_file("../genviz/app.py", default_timeout=600)
 
 
 def found_in(data, media, element) -> int:

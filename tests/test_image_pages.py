@@ -18,9 +18,8 @@ from streamlit.delta_generator import DeltaGenerator
 from streamlit.proto.Block_pb2 import Block
 from streamlit.testing.v1 import AppTest
 
-import ui
 from genviz import latent as lt
-from genviz import metrics
+from genviz import metrics, ui
 from genviz.checkpoint import load_model
 from genviz.data import data_root
 from support.apptest import images, open_page
@@ -237,9 +236,9 @@ def test_denoising_lab_measures_each_model_and_draws_the_curve(app, mnist_test, 
 @pytest.fixture
 def shipped(tmp_path, monkeypatch):
     """The app over the shipped checkpoints, with its own empty cache."""
-    monkeypatch.setattr(ui, "CHECKPOINTS", ROOT / "checkpoints")
+    monkeypatch.setattr(ui, "CHECKPOINTS", [ROOT / "checkpoints"])
     monkeypatch.setenv("GENVIZ_CACHE_DIR", str(tmp_path / "cache"))
-    return AppTest.from_file("../app.py", default_timeout=300)
+    return AppTest.from_file("../genviz/app.py", default_timeout=300)
 
 
 def cifar_jpeg() -> tuple[str, bytes, str]:

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from genviz import load_model
+from genviz.training import STATE_FILE
 from support.runs import train_args
-from training import STATE_FILE
 
 pytestmark = [pytest.mark.skipif(os.name != "posix", reason="uses POSIX signals"), pytest.mark.slow]
 
@@ -48,14 +48,14 @@ def pausing_loss(self, batch, labels=None):
 
 
 os.replace, VAE.loss = pausing_replace, pausing_loss
-sys.argv = ["training.train", *sys.argv[3:]]
-runpy.run_module("training.train", run_name="__main__", alter_sys=True)
+sys.argv = ["genviz.training.train", *sys.argv[3:]]
+runpy.run_module("genviz.training.train", run_name="__main__", alter_sys=True)
 """
 
 
 def start(out, run_dir, *extra, pause: tuple[str, int] | None = None):
     """A 3-epoch VAE run in a process of its own; `pause` as PAUSED_TRAINING takes it."""
-    command = [sys.executable, "-m", "training.train"]
+    command = [sys.executable, "-m", "genviz.training.train"]
     if pause is not None:
         command = [sys.executable, "-c", PAUSED_TRAINING, pause[0], str(pause[1])]
     return subprocess.Popen(

@@ -16,8 +16,8 @@ from genviz import latent as lt
 from genviz.checkpoint import load_model
 from genviz.data import load_dataset
 from genviz.pictures import grid
+from genviz.ui.widgets import strip_row
 from support.browser import CHROMIUM, FLAGS, frames, missing_browser, serve, wait_for_frame
-from ui.widgets import strip_row
 
 MISSING = missing_browser()
 pytestmark = [pytest.mark.skipif(bool(MISSING), reason=MISSING or ""), pytest.mark.browser, pytest.mark.slow]
@@ -31,7 +31,7 @@ CANVAS = "canvas[data-testid=live-grid]"
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("grids")
-    with serve("app.py", {"GENVIZ_CACHE_DIR": str(folder / "cache")}, log=folder / "streamlit.log") as running:
+    with serve("genviz/app.py", {"GENVIZ_CACHE_DIR": str(folder / "cache")}, log=folder / "streamlit.log") as running:
         yield running.url
 
 

@@ -25,7 +25,7 @@ LATENT_DIM = 16  # checkpoints/mnist-vae
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("live")
-    with serve("app.py", {"GENVIZ_CACHE_DIR": str(folder / "cache")}, log=folder / "streamlit.log") as running:
+    with serve("genviz/app.py", {"GENVIZ_CACHE_DIR": str(folder / "cache")}, log=folder / "streamlit.log") as running:
         yield running.url
 
 

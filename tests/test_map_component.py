@@ -18,9 +18,9 @@ import pytest
 from PIL import Image
 from scipy.spatial import Delaunay, cKDTree
 
-from component import map_blob
 from genviz import latent as lt
 from genviz.checkpoint import load_model
+from genviz.component import map_blob
 from genviz.data import load_dataset
 from genviz.explore import thumbnail_tiles
 from genviz.export import decoder_onnx
@@ -45,7 +45,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 sys.path.insert(0, {root!r})
-from component import latent_map
+from genviz.component import latent_map
 
 folder = Path({folder!r})
 latents = np.load(folder / "latents.npy")

@@ -44,7 +44,7 @@ def new_page(browser):
 
 @pytest.fixture(scope="module")
 def online(tmp_path_factory):
-    with serve("app.py", log=tmp_path_factory.mktemp("map-page") / "streamlit.log") as running:
+    with serve("genviz/app.py", log=tmp_path_factory.mktemp("map-page") / "streamlit.log") as running:
         yield running.url
 
 
@@ -126,7 +126,7 @@ def test_the_map_opens_from_the_bundle_and_its_picks_reach_the_page(online, brow
 def offline(tmp_path_factory):
     root = tmp_path_factory.mktemp("offline")
     (root / "data").mkdir()
-    with serve("app.py", {"GENVIZ_DATA_DIR": str(root / "data")}, log=root / "streamlit.log") as running:
+    with serve("genviz/app.py", {"GENVIZ_DATA_DIR": str(root / "data")}, log=root / "streamlit.log") as running:
         yield running.url
 
 

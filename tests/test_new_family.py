@@ -10,14 +10,13 @@ import torch.nn.functional as F
 from streamlit.testing.v1 import AppTest
 from torch import nn
 
-import ui
-from genviz import load_model
+from genviz import load_model, ui
 from genviz.metrics import mse, psnr
 from genviz.models import REGISTRY, Family, explorable_families, variants
 from genviz.models.base import GenerativeModel, ModelConfig
+from genviz.training import TrainConfig, train_model
+from genviz.training.evaluate import evaluate
 from support.apptest import images, open_page
-from training import TrainConfig, train_model
-from training.evaluate import evaluate
 
 pytestmark = pytest.mark.slow
 PAGES = ("home", "map", "sample", "sliders", "interpolate", "reconstruct", "anomaly")
@@ -112,9 +111,9 @@ def test_it_trains_loads_and_evaluates(checkpoints, mnist_test):
 @pytest.mark.parametrize("page", PAGES)
 def test_every_page_opens_on_it(checkpoints, page, monkeypatch):
     root, _ = checkpoints
-    monkeypatch.setattr(ui, "CHECKPOINTS", root)
+    monkeypatch.setattr(ui, "CHECKPOINTS", [root])
     monkeypatch.setenv("GENVIZ_CACHE_DIR", str(root / "cache"))
-    app = open_page(AppTest.from_file("../app.py", default_timeout=300), f"views/{page}.py", "mnist-mlp-ae")
+    app = open_page(AppTest.from_file("../genviz/app.py", default_timeout=300), f"views/{page}.py", "mnist-mlp-ae")
     if page == "reconstruct":  # it waits for uploads until told to take test images
         app.radio(key="recon_source").set_value("Test images").run()
     assert not app.exception and not app.error, (app.exception, app.error)

@@ -10,8 +10,8 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-import ui
 from genviz import latent as lt
+from genviz import ui
 from genviz.checkpoint import load_model
 from genviz.data import load_dataset
 from genviz.explore import load_bundle
@@ -34,11 +34,11 @@ def forget_datasets() -> None:
 def offline(tmp_path, monkeypatch):
     """The app over the shipped checkpoints, an empty data root and an empty cache."""
     (tmp_path / "data").mkdir()
-    monkeypatch.setattr(ui, "CHECKPOINTS", SHIPPED)
+    monkeypatch.setattr(ui, "CHECKPOINTS", [SHIPPED])
     monkeypatch.setenv("GENVIZ_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("GENVIZ_CACHE_DIR", str(tmp_path / "cache"))
     forget_datasets()
-    yield AppTest.from_file("../app.py", default_timeout=300)
+    yield AppTest.from_file("../genviz/app.py", default_timeout=300)
     forget_datasets()
 
 
@@ -120,10 +120,10 @@ def damaged_copy(tmp_path: Path, name: str) -> Path:
 @pytest.mark.slow
 def test_a_damaged_bundle_is_named_and_the_map_is_computed_from_the_dataset(tmp_path, monkeypatch):
     root = damaged_copy(tmp_path, "mnist-ae")
-    monkeypatch.setattr(ui, "CHECKPOINTS", root)
+    monkeypatch.setattr(ui, "CHECKPOINTS", [root])
     monkeypatch.setenv("GENVIZ_CACHE_DIR", str(tmp_path / "cache"))
     forget_datasets()
-    app = AppTest.from_file("../app.py", default_timeout=300)
+    app = AppTest.from_file("../genviz/app.py", default_timeout=300)
     app.query_params.update({"projection": "pca"})
     app.run()
     app.sidebar.selectbox[0].set_value(str(root / "mnist-ae")).run()
@@ -131,7 +131,7 @@ def test_a_damaged_bundle_is_named_and_the_map_is_computed_from_the_dataset(tmp_
     assert not app.exception and not app.error
     (warning,) = [w.value for w in app.warning if "explore bundle" in w.value]
     assert "mnist-ae" in warning and ".safetensors" in warning
-    assert ui.plain("python -m genviz.explore") in warning  # what to do
+    assert ui.plain("genviz explore") in warning  # what to do
     assert (tmp_path / "cache" / "maps").is_dir()  # computed from the dataset instead
     data = load_dataset("mnist", "test").sample(5000)
     model = load_model(root / "mnist-ae", "cpu")
@@ -144,11 +144,11 @@ def test_a_damaged_bundle_is_named_and_the_map_is_computed_from_the_dataset(tmp_
 def test_a_damaged_bundle_offline_says_what_is_missing(tmp_path, monkeypatch):
     root = damaged_copy(tmp_path, "mnist-ae")
     (tmp_path / "data").mkdir()
-    monkeypatch.setattr(ui, "CHECKPOINTS", root)
+    monkeypatch.setattr(ui, "CHECKPOINTS", [root])
     monkeypatch.setenv("GENVIZ_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("GENVIZ_CACHE_DIR", str(tmp_path / "cache"))
     forget_datasets()
-    app = AppTest.from_file("../app.py", default_timeout=300)
+    app = AppTest.from_file("../genviz/app.py", default_timeout=300)
     app.run()
     app.sidebar.selectbox[0].set_value(str(root / "mnist-ae")).run()
     app.switch_page("views/reconstruct.py").run()

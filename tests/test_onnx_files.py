@@ -479,7 +479,7 @@ def test_the_limits_are_the_documented_ones():
 
 
 def outcome(path: Path) -> str:
-    """"opened" or "refused" for `path`, checked; any other exception propagates."""
+    """ "opened" or "refused" for `path`, checked; any other exception propagates."""
     try:
         model = read_onnx(path, FUZZ_MAX_BYTES)
     except ONNXFileError as err:

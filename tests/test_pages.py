@@ -10,8 +10,8 @@ import torch
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-import ui
 from genviz import latent as lt
+from genviz import ui
 from genviz.checkpoint import load_model
 from genviz.data import to_float
 from genviz.pictures import enlarge, to_pil
@@ -103,7 +103,7 @@ def test_a_test_image_and_a_pasted_latent_can_start_the_sliders(app, mnist_test,
     # The pasted latent travels in the address: a new session opened on it starts there.
     address = dict(app.query_params)
     assert address["start"] == "Pasted latent" and "z" in address
-    again = AppTest.from_file("../app.py", default_timeout=120)
+    again = AppTest.from_file("../genviz/app.py", default_timeout=120)
     again.query_params.update({"model": "mnist-vae", **address})
     again.switch_page("views/sliders.py").run()
     assert not again.exception and not again.error
@@ -293,9 +293,9 @@ def test_a_sliders_link_starts_from_its_test_image(app, mnist_test, trained):
 @pytest.fixture
 def shipped(tmp_path, monkeypatch):
     """The app over the shipped checkpoints, with its own empty cache."""
-    monkeypatch.setattr(ui, "CHECKPOINTS", ROOT / "checkpoints")
+    monkeypatch.setattr(ui, "CHECKPOINTS", [ROOT / "checkpoints"])
     monkeypatch.setenv("GENVIZ_CACHE_DIR", str(tmp_path / "cache"))
-    return AppTest.from_file("../app.py", default_timeout=300)
+    return AppTest.from_file("../genviz/app.py", default_timeout=300)
 
 
 def test_a_class_sorted_test_set_shows_every_class_on_the_map_and_in_the_class_direction(shipped, tmp_path):

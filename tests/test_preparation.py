@@ -10,8 +10,7 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-import ui
-from genviz import CheckpointError, load_model, save_checkpoint
+from genviz import CheckpointError, load_model, save_checkpoint, ui
 from genviz.checkpoint import dataset_info, read_config
 from genviz.preparation import MNIST, Preparation, upload_to_input
 from support.checkpoints import edit_config, tiny
@@ -92,7 +91,7 @@ def png(image: Image.Image, name: str) -> tuple[str, bytes, str]:
 
 CONTROLS = """
 import streamlit as st
-import ui
+from genviz import ui
 from genviz.checkpoint import load_model
 
 model = load_model(st.session_state.get("folder"), "cpu")

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from genviz.models.ae import AEConfig, AutoEncoder, hoyer, jacobian_norm, jacobian_sq
-from training.train import build_parser, model_settings
+from genviz.training.train import build_parser, model_settings
 
 
 def test_hoyer_is_zero_for_equal_entries_one_for_a_single_one_and_one_for_all_zero():

@@ -1,5 +1,6 @@
-"""Safe defaults of a plain `streamlit run app.py`: loopback only, XSRF and origin checks, no usage
-statistics, an upload size limit (.streamlit/config.toml)."""
+"""Safe defaults of the app however it is started: loopback only, XSRF and origin checks, no usage statistics, an
+upload size limit (genviz/.streamlit/config.toml: beside the app's script, where Streamlit reads it from any
+working directory)."""
 
 import http.client
 import subprocess
@@ -70,8 +71,14 @@ def test_an_upload_without_the_sessions_xsrf_token_is_refused(server):
 
 
 def test_streamlit_reads_the_safe_settings():
+    # `config show` reads the working directory's .streamlit/; the server below, started from the checkout's root,
+    # shows that Streamlit reads the file beside the app's script too.
     shown = subprocess.run(
-        [sys.executable, "-m", "streamlit", "config", "show"], cwd=ROOT, capture_output=True, text=True, check=True
+        [sys.executable, "-m", "streamlit", "config", "show"],
+        cwd=ROOT / "genviz",
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     settings = {line.strip() for line in shown.splitlines() if not line.startswith("#")}
     for setting in ('address = "127.0.0.1"', "enableXsrfProtection = true", "enableCORS = true",

@@ -300,7 +300,7 @@ def test_a_missing_bundle_without_its_dataset_says_where_to_build_it(tmp_path, m
         write_site([folder], out, say=lambda _: None)
     message = str(caught.value)
     assert message.startswith(f"{folder}: its explore bundle must be built") and "dataset cannot be read" in message
-    assert f"`python -m genviz.explore {folder}`" in message
+    assert f"`genviz explore {folder}`" in message
     assert not out.exists() and not leftovers(tmp_path) and not (folder / "explore").exists()
 
 
@@ -328,7 +328,7 @@ def test_a_missing_build_file_names_the_command_that_makes_it(root, tmp_path, mo
 def test_the_site_module_imports_no_streamlit_and_the_component_shares_its_map_blob():
     code = "import sys, genviz.site; assert 'streamlit' not in sys.modules, 'streamlit imported'"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parent.parent)
-    import component
+    from genviz import component
     from genviz.mapdata import map_blob
 
     assert component.map_blob is map_blob

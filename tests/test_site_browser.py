@@ -1,4 +1,4 @@
-"""The static site in Chromium: written by `python -m genviz.site` from shipped checkpoints (a trained VAE on MNIST and
+"""The static site in Chromium: written by `genviz site` from shipped checkpoints (a trained VAE on MNIST and
 on CIFAR-10, and a brought PyTorch VAE), served by `python -m http.server` under a sub-path with no Streamlit
 running. Every view draws; hovering the map and dragging a slider redraw while the hand moves; a copied address
 restores the view and its state; every request stays on the site's origin; and the site decodes as torch does."""

@@ -15,12 +15,12 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import genviz.export
-import serve as server_script
-import ui
+from genviz import serve as server_script
+from genviz import ui
 from genviz.export import cached_decoder
-from serve import warm_map_inverse
+from genviz.serve import warm_map_inverse
+from genviz.ui.picker import metric_rows, metrics_section
 from support.browser import chromium, free_port, missing_browser, serve, wait_for_painted_image
-from ui.picker import metric_rows, metrics_section
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECKPOINTS = ROOT / "checkpoints"
@@ -40,18 +40,18 @@ def test_the_sidebar_card_shows_numbers_as_rows_and_names_the_nested_figures():
     section = metrics_section(metrics, rows)
     assert section.startswith("## Metrics\n\n| metric | value |\n| --- | ---: |\n")
     assert section.count("\n| ") == len(rows) + 2  # the header, its separator, and one line per row
-    assert metrics_section({}, []).endswith("run `python -m training.evaluate <this folder>`.")
+    assert metrics_section({}, []).endswith("run `genviz evaluate <this folder>`.")
 
 
 @pytest.mark.slow
 def test_the_full_card_opens_with_every_nested_figure(tmp_path, monkeypatch):
     shutil.copytree(CHECKPOINTS / "mnist-vae", tmp_path / "mnist-vae", ignore=shutil.ignore_patterns("explore"))
-    monkeypatch.setattr(ui, "CHECKPOINTS", tmp_path)
+    monkeypatch.setattr(ui, "CHECKPOINTS", [tmp_path])
     monkeypatch.setenv("GENVIZ_CACHE_DIR", str(tmp_path / "cache"))
     metrics = json.loads((tmp_path / "mnist-vae" / "metrics.json").read_text())
     _, rest = metric_rows(metrics)
     nested = [name for name in rest if not isinstance(metrics[name], str)]
-    app = AppTest.from_file("../app.py", default_timeout=120).run()
+    app = AppTest.from_file("../genviz/app.py", default_timeout=120).run()
     card = app.sidebar.expander[0].markdown[0].value
     assert card.startswith("# mnist\\-vae\n") and "\n## Metrics\n\n| metric | value |" in card
     (caption,) = [c.value for c in app.sidebar.caption if c.value.startswith("In the full card:")]
@@ -102,7 +102,7 @@ def test_prepare_exports_the_decoders_and_checks_the_bundles(tmp_path, monkeypat
         shutil.copytree(CHECKPOINTS / name, tmp_path / "checkpoints" / name)
     env = {**os.environ, "GENVIZ_CACHE_DIR": str(tmp_path / "cache"), "GENVIZ_DATA_DIR": str(tmp_path / "no-data")}
     done = subprocess.run(
-        [sys.executable, "serve.py", "--prepare-only", str(tmp_path / "checkpoints")],
+        [sys.executable, "-m", "genviz.serve", "--prepare-only", str(tmp_path / "checkpoints")],
         cwd=ROOT, env=env, capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert "(1 exported)" in done.stdout and "classifier" not in done.stdout  # a classifier has nothing to export
@@ -121,7 +121,7 @@ def test_make_run_prepares_at_the_lowest_priority_and_stops_with_the_server(tmp_
     log = tmp_path / "server.log"
     with log.open("w") as out:
         server = subprocess.Popen(
-            [sys.executable, "serve.py", "--prepare", "app.py"], cwd=ROOT, env=env,
+            [sys.executable, "-m", "genviz.serve", "--prepare"], cwd=ROOT, env=env,
             stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     try:
@@ -172,7 +172,7 @@ def test_warming_compiles_umaps_inverse_on_the_bundles_map(tmp_path):
 @pytest.mark.skipif(bool(MISSING), reason=MISSING or "")
 @pytest.mark.parametrize("model", ["mnist-vae", "cifar10-vae", "mnist-wgan-gp"])
 def test_the_card_fits_the_sidebar_and_there_is_no_developer_toolbar(model):
-    with serve("app.py") as server, chromium() as page:
+    with serve("genviz/app.py") as server, chromium() as page:
         for width in (1400, 1024):
             page.set_viewport_size({"width": width, "height": 1000})
             page.goto(f"{server.url}/?model={model}")

@@ -13,8 +13,8 @@ from PIL import Image, ImageDraw
 from genviz import load_model
 from genviz.data import StreamedImageFolder, checked, load_dataset, to_float
 from genviz.models import build_model
-from training import TrainConfig, model_config, prepare_model, train_run, training_losses
-from training.train import main
+from genviz.training import TrainConfig, model_config, prepare_model, train_run, training_losses
+from genviz.training.train import main
 
 SIZE, PER_CLASS = 64, 40
 

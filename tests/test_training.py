@@ -10,15 +10,13 @@ from pathlib import Path
 import pytest
 import torch
 
-import training
-import training.loop
-import training.saving
-from genviz import load_model
+from genviz import load_model, training
+from genviz.checkpoint import current_command
 from genviz.models import REGISTRY, Family, GenerativeModel, ModelConfig, build_model, register, trained_families
+from genviz.training import STATE_FILE, TrainConfig, TrainingError, model_config, train_model, train_run
+from genviz.training.loop import scheduled_lr
+from genviz.training.train import build_parser, main, train_config
 from support.runs import FAMILIES, tiny_config, train_args
-from training import STATE_FILE, TrainConfig, TrainingError, model_config, train_model, train_run
-from training.loop import scheduled_lr
-from training.train import build_parser, main, train_config
 
 CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
 
@@ -311,7 +309,12 @@ def test_a_disk_that_fills_up_during_training_stops_it_cleanly(one_epoch, tmp_pa
     limit = weights // 3 if fails == "checkpoint" else (weights + state) // 2
     assert 20_000 < limit < state  # above the config, card and preview; below what must fail
     proc = subprocess.run(
-        [sys.executable, "-m", "training.train", *train_args(out, run_dir, "vae", 2, "--resume", "--threads", "1")],
+        [
+            sys.executable,
+            "-m",
+            "genviz.training.train",
+            *train_args(out, run_dir, "vae", 2, "--resume", "--threads", "1"),
+        ],
         capture_output=True,
         text=True,
         timeout=300,
@@ -462,7 +465,7 @@ def test_a_new_family_trains_through_train_model_with_no_trainer_edit(tiny_famil
     assert torch.equal(loaded.decode(loaded.encode(x)), run.model.eval().decode(run.model.encode(x)))
     assert loaded.loss(x)["loss"] < 0.6 * untrained.loss(x)["loss"]
     training_card = json.loads((run.out / "config.json").read_text())["training"]
-    assert training_card["command"].startswith("training.train_model(training.TrainConfig(model='tiny'")
+    assert training_card["command"].startswith("genviz.training.train_model(genviz.training.TrainConfig(model='tiny'")
     assert "settings={'scale': 0.5}" in training_card["command"]
     assert not list((tmp_path / "run").glob("*.png"))  # no preview: Tiny shows none
     # The command line offers the variant too, and a setting it has no flag for is refused by name.
@@ -482,9 +485,10 @@ TRAINED_HERE = sorted(
 @pytest.mark.parametrize("folder", TRAINED_HERE)
 def test_the_shipped_commands_still_make_their_models(folder):
     recorded = json.loads((CHECKPOINTS / folder / "config.json").read_text())
-    argv = shlex.split(recorded["training"]["command"])
-    assert argv[:3] == ["python", "-m", "training.train"]
-    config = train_config(argv[3:])
+    # Recorded as `python -m training.train ...` before genviz was a package; the card shows what runs today.
+    argv = shlex.split(current_command(recorded["training"]["command"]))
+    assert argv[:2] == ["genviz", "train"] and shlex.join(argv) in (CHECKPOINTS / folder / "README.md").read_text()
+    config = train_config(argv[2:])
     image_shape, classes = tuple(recorded["model"]["image_shape"]), len(recorded["dataset"]["class_names"])
     family, made = model_config(config, image_shape, classes)
     assert family == recorded["family"] and made == REGISTRY[family].config(**recorded["model"])

@@ -7,9 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-import ui
 from genviz import latent as lt
-from genviz import metrics
+from genviz import metrics, ui
 from genviz.data import class_members, parse_indices
 from genviz.pictures import csv_bytes
 

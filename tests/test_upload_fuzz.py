@@ -564,7 +564,7 @@ def test_decompression_bomb_is_refused_in_bounded_memory(pillow_limit, monkeypat
 
 
 def test_limits_are_the_documented_ones():
-    config = tomllib.loads((Path(__file__).parents[1] / ".streamlit" / "config.toml").read_text())
+    config = tomllib.loads((Path(__file__).parents[1] / "genviz" / ".streamlit" / "config.toml").read_text())
     assert config["server"]["maxUploadSize"] * 2**20 == MAX_UPLOAD_BYTES  # Streamlit counts it in MiB
     assert Image.MAX_IMAGE_PIXELS == MAX_PIXELS == 40_000_000
     assert MAX_FILES == 64 and uploads.MAX_FILES is MAX_FILES

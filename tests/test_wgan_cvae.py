@@ -15,15 +15,14 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 from torch import nn
 
-import ui
-from genviz import load_model
+from genviz import load_model, ui
 from genviz.models import CVAE, GAN, WGANGP, CVAEConfig, GANConfig, WGANConfig
 from genviz.pictures import grid
+from genviz.training import train_model
+from genviz.training.evaluate import evaluate, quality_bars
+from genviz.ui.picker import curve_svg
 from support.apptest import images, open_page
 from support.runs import tiny_config
-from training import train_model
-from training.evaluate import evaluate, quality_bars
-from ui.picker import curve_svg
 
 PAGES = ("home", "map", "sample", "sliders", "interpolate", "reconstruct", "anomaly")
 
@@ -203,9 +202,9 @@ def test_both_train_save_load_and_evaluate(checkpoints):
 @pytest.mark.parametrize("name", ["mnist-wgan-gp", "mnist-cvae"])
 @pytest.mark.parametrize("page", PAGES)
 def test_every_page_opens_on_them(checkpoints, name, page, monkeypatch):
-    monkeypatch.setattr(ui, "CHECKPOINTS", checkpoints)
+    monkeypatch.setattr(ui, "CHECKPOINTS", [checkpoints])
     monkeypatch.setenv("GENVIZ_CACHE_DIR", str(checkpoints / "cache"))
-    app = open_page(AppTest.from_file("../app.py", default_timeout=300), f"views/{page}.py", name)
+    app = open_page(AppTest.from_file("../genviz/app.py", default_timeout=300), f"views/{page}.py", name)
     if page == "reconstruct":  # it waits for uploads until told to take test images
         app.radio(key="recon_source").set_value("Test images").run()
     assert not app.exception and not app.error, (app.exception, app.error)
@@ -215,9 +214,9 @@ def test_every_page_opens_on_them(checkpoints, name, page, monkeypatch):
 @pytest.mark.slow
 def test_the_sample_page_draws_the_class_chosen(checkpoints, media, monkeypatch):
     """Its grid is the model's samples of the class picked, as `sample(labels=...)` draws them for the seed."""
-    monkeypatch.setattr(ui, "CHECKPOINTS", checkpoints)
+    monkeypatch.setattr(ui, "CHECKPOINTS", [checkpoints])
     monkeypatch.setenv("GENVIZ_CACHE_DIR", str(checkpoints / "cache"))
-    app = open_page(AppTest.from_file("../app.py", default_timeout=300), "views/sample.py", "mnist-cvae")
+    app = open_page(AppTest.from_file("../genviz/app.py", default_timeout=300), "views/sample.py", "mnist-cvae")
     app.select_slider[0].set_value(4).run()
     app.selectbox(key="sample_class").set_value(7).run()
     assert not app.exception and app.query_params["class"] == "7"
@@ -234,13 +233,13 @@ def test_the_sample_page_draws_the_class_chosen(checkpoints, media, monkeypatch)
 @pytest.mark.slow
 def test_the_sidebar_card_draws_the_wasserstein_estimate_by_epoch(checkpoints, tmp_path, monkeypatch):
     shutil.copytree(checkpoints / "mnist-wgan-gp", tmp_path / "mnist-wgan-gp")
-    monkeypatch.setattr(ui, "CHECKPOINTS", tmp_path)
+    monkeypatch.setattr(ui, "CHECKPOINTS", [tmp_path])
     monkeypatch.setenv("GENVIZ_CACHE_DIR", str(tmp_path / "cache"))
     config = tmp_path / "mnist-wgan-gp" / "config.json"
     record = json.loads(config.read_text())
     record["training"]["wasserstein_estimate_by_epoch"] = [3.0, 2.0, 1.5]
     config.write_text(json.dumps(record))
-    app = open_page(AppTest.from_file("../app.py", default_timeout=300), "views/home.py", "mnist-wgan-gp")
+    app = open_page(AppTest.from_file("../genviz/app.py", default_timeout=300), "views/home.py", "mnist-wgan-gp")
     assert "Wasserstein estimate by epoch" in [c.value for c in app.sidebar.caption]
     svg = curve_svg([3.0, 2.0, 1.5])
     (points,) = re.findall(r'<polyline points="([^"]+)"', svg)
@@ -248,5 +247,5 @@ def test_the_sidebar_card_draws_the_wasserstein_estimate_by_epoch(checkpoints, t
     assert len(images(app.sidebar)) == 1 and not app.exception
     record["training"]["wasserstein_estimate_by_epoch"] = [3.0, "NaN"]  # not numbers: no curve, no error
     config.write_text(json.dumps(record))
-    app = open_page(AppTest.from_file("../app.py", default_timeout=300), "views/home.py", "mnist-wgan-gp")
+    app = open_page(AppTest.from_file("../genviz/app.py", default_timeout=300), "views/home.py", "mnist-wgan-gp")
     assert not images(app.sidebar) and not app.exception

@@ -15,15 +15,15 @@ import torch
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-import ui
 from genviz import latent as lt
+from genviz import ui
 from genviz.checkpoint import load_model
 from genviz.data import to_float
+from genviz.training import train_run
+from genviz.ui import sliders as sl
 from support.apptest import images, open_page
 from support.browser import CHROMIUM, FLAGS, drag_slider, missing_browser, serve, wait_for_frame
 from support.runs import tiny_config
-from training import train_run
-from ui import sliders as sl
 
 WIDE = 80  # past MAX_SLIDERS
 STEPS = 7  # pictures in the traversal row
@@ -41,9 +41,9 @@ def checkpoints(tmp_path_factory):
 
 @pytest.fixture
 def wide_app(checkpoints, tmp_path, monkeypatch):
-    monkeypatch.setattr(ui, "CHECKPOINTS", checkpoints)
+    monkeypatch.setattr(ui, "CHECKPOINTS", [checkpoints])
     monkeypatch.setenv("GENVIZ_CACHE_DIR", str(tmp_path / "cache"))
-    return AppTest.from_file("../app.py", default_timeout=120)
+    return AppTest.from_file("../genviz/app.py", default_timeout=120)
 
 
 def decoded(app) -> np.ndarray:
@@ -163,7 +163,7 @@ def test_a_direction_slider_of_a_wide_latent_redraws_while_dragging(checkpoints,
     from playwright.sync_api import expect, sync_playwright
 
     env = {"GENVIZ_CHECKPOINTS": str(checkpoints), "GENVIZ_CACHE_DIR": str(tmp_path / "cache")}
-    with serve("app.py", env, log=tmp_path / "streamlit.log") as server, sync_playwright() as p:
+    with serve("genviz/app.py", env, log=tmp_path / "streamlit.log") as server, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         page = browser.new_page(viewport={"width": 1500, "height": 1100})
         page.set_default_timeout(120_000)

@@ -1,5 +1,5 @@
-// Builds ../build/ (or the folder given as its argument): the Streamlit component's index.html and index.js, the static
-// site's site.html and site.js (`python -m genviz.site` copies them), each bundle minified and deterministic (no
+// Builds ../../genviz/component/build/ (or the folder given as its argument): the Streamlit component's index.html and index.js, the static
+// site's site.html and site.js (`genviz site` copies them), each bundle minified and deterministic (no
 // timestamps, no absolute paths, no source map), and the one onnxruntime-web file both load at run time, its WASM binary.
 import { copyFileSync, mkdirSync, rmSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 import * as esbuild from "esbuild";
 
 const here = dirname(fileURLToPath(import.meta.url));
-const out = process.argv[2] ? resolve(process.argv[2]) : join(here, "..", "build"); // `node build.mjs DIR`: elsewhere
+const out = process.argv[2] ? resolve(process.argv[2]) : join(here, "..", "..", "genviz", "component", "build"); // `node build.mjs DIR`: elsewhere
 rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });
 

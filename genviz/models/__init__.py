@@ -1,7 +1,7 @@
 """Model families by name: one file, one model class and one config dataclass each.
 
 A family registers here under the name config.json records, with its variants: the names training
-offers (`python -m training.train --model NAME`), each with the config settings it implies.
+offers (`genviz train --model NAME`), each with the config settings it implies.
 """
 
 from typing import NamedTuple
