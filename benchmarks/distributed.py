@@ -1,6 +1,6 @@
-"""Images/s of `training.train_model` on one process against several under torchrun (DDP), on MNIST.
+"""Images/s of `genviz.training.train_model` on one process against several under torchrun (DDP), on MNIST.
 
-Every run is a real training run, `training.train_model` in fresh Python processes (torchrun
+Every run is a real training run, `genviz.training.train_model` in fresh Python processes (torchrun
 starts N of them, as it would start `genviz train`), on a fresh output folder:
 
 - CPU (always): 1 process with as many threads as cores (the baseline), and N processes over gloo

@@ -416,7 +416,7 @@ def _pixel_range(text: str) -> tuple[float, float]:
     return (0.0, 1.0) if text == "0,1" else (-1.0, 1.0)
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="genviz bring",
         description="Bring a model genviz did not train (ONNX files, or a diffusers AutoencoderKL) into a checkpoint "
@@ -457,6 +457,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="the checkpoint folder to write")
     parser.add_argument("--overwrite", action="store_true", help="replace --out if it holds files")
     parser.add_argument("--no-bundle", action="store_true", help="skip the explore bundle")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     for i, arg in enumerate(argv[:-1]):  # "-1,1" reads as an option to argparse: take it as the flag's value
         if arg == "--pixel-range":

@@ -833,7 +833,7 @@ def _said(folder: Path, done: str, embed: bool, say: Callable[[str], None]) -> i
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="genviz explore",
         description="Check the explore bundles of checkpoints, and build those missing, stale or broken.",
@@ -850,6 +850,11 @@ def main(argv: list[str] | None = None) -> int:
         help="also copy each bundle's thumbnails into it (<checkpoint>/explore/thumbnails/), so that the folder "
         "explores on its own when copied or shared elsewhere (0.8 MB for MNIST, 4.2 MB for CIFAR-10)",
     )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.points is not None and args.points < 1:
         parser.error("--points must be at least 1")

@@ -317,7 +317,7 @@ def write_site(checkpoints: list, out, *, force: bool = False, say: Callable[[st
     return report
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="genviz site",
         description="Write a static site that explores the given models in the reader's browser.",
@@ -325,6 +325,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("checkpoints", nargs="+", type=Path, help="checkpoint folders, in the order the page lists")
     parser.add_argument("--out", type=Path, required=True, help="the folder to write the site to")
     parser.add_argument("--force", action="store_true", help="replace --out even if it holds files that are no site")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     try:
         write_site(args.checkpoints, args.out, force=args.force)

@@ -15,6 +15,6 @@ def train_args(out, run_dir, model: str, epochs: int = 2, *extra: str) -> list[s
 
 
 def tiny_config(out, run_dir, model: str, epochs: int = 2, **fields) -> TrainConfig:
-    """train_args' run as a TrainConfig for `training.train_model`; `fields` set any other field."""
+    """train_args' run as a TrainConfig for `genviz.training.train_model`; `fields` set any other field."""
     tiny = {"limit": 2048, "batch_size": 64, "latent_dim": 8, "width": 16, "device": "cpu"}
     return TrainConfig(model=model, dataset="mnist", out=out, epochs=epochs, run_dir=run_dir, **(tiny | fields))

@@ -95,8 +95,7 @@ def _metric_names(text: str) -> list[str]:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="genviz evaluate", description=__doc__.split("\n\n")[0])
     p.add_argument("paths", nargs="+", type=Path, help="checkpoint folders")
     p.add_argument(
@@ -125,6 +124,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--compression-images", type=int, default=2000, help="test images for rate-distortion")
     p.add_argument("--cas-images", type=int, default=10_000, help="generated images for the accuracy score")
     p.add_argument("--cas-epochs", type=int, default=5, help="epochs of the accuracy score's classifiers")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    p = build_parser()
     args = p.parse_args(argv)
     # Classifiers first: the other models' sample figures are measured with them.
     paths = sorted(args.paths, key=lambda path: not path.name.endswith("classifier"))
