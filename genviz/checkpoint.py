@@ -14,7 +14,7 @@ import os
 import re
 import reprlib
 import typing
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 
 import safetensors.torch
@@ -23,10 +23,11 @@ from safetensors import safe_open
 
 from genviz.device import best_device
 from genviz.files import atomic_paths, first_line, write_json, write_text
+from genviz.folders import CONFIG_FILE
 from genviz.models import REGISTRY, CheckpointInfo, DatasetInfo, Model, build_model, model_class
 from genviz.preparation import Preparation, default_preparation
 
-CONFIG_FILE, WEIGHTS_FILE, METRICS_FILE, CARD_FILE = "config.json", "model.safetensors", "metrics.json", "README.md"
+WEIGHTS_FILE, METRICS_FILE, CARD_FILE = "model.safetensors", "metrics.json", "README.md"
 # metrics.json's sentence saying what its likelihood figures are (genviz.evaluation); the card shows it under them.
 LIKELIHOOD_NOTE = "likelihood_note"
 CONFIG_KEYS = {"genviz_version", "family", "model", "dataset", "training"}
@@ -415,23 +416,6 @@ def write_metrics(folder: str | os.PathLike, metrics: dict) -> None:
     """Replace metrics.json and regenerate the model card from it."""
     write_json(Path(folder) / METRICS_FILE, metrics)
     write_card(folder)
-
-
-def find_checkpoints(root: str | os.PathLike) -> list[Path]:
-    """Checkpoint folders directly under `root` (those holding a config.json), sorted by name."""
-    root = Path(root)
-    if not root.is_dir():
-        return []
-    return sorted(p for p in root.iterdir() if (p / CONFIG_FILE).is_file())
-
-
-def checkpoint_folders(root_or_folders: Iterable) -> list[Path]:
-    """Each path as a checkpoint folder (one with config.json), or every checkpoint directly under it; a folder
-    reached twice is listed once."""
-    out = []
-    for path in map(Path, root_or_folders):
-        out += [path] if (path / CONFIG_FILE).is_file() else find_checkpoints(path)
-    return list(dict.fromkeys(out))
 
 
 def find_classifier(folder: str | os.PathLike, dataset: str) -> Path | None:

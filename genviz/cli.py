@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from genviz import __version__
-from genviz.settings import CHECKPOINTS_ENV
+from genviz.folders import CHECKPOINTS_ENV, checkpoint_folders
 
 # Subcommand -> (its module, whose main(argv) it runs; what it does, in a sentence).
 COMMANDS = {
@@ -57,8 +57,6 @@ def serve(argv: list[str]) -> int:
     args, streamlit_options = parser.parse_known_args(argv)
     if unknown := [a for a in streamlit_options if a.startswith("--") and "." not in a.split("=")[0]]:
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
-    from genviz.checkpoint import checkpoint_folders
-
     folders = args.folders or [Path("checkpoints")]
     for folder in folders:
         if not folder.is_dir():

@@ -62,16 +62,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from genviz.checkpoint import (
-    CheckpointError,
-    checkpoint_folders,
-    find_classifier,
-    fingerprint,
-    first_line,
-    read_config,
-)
+from genviz.checkpoint import CheckpointError, find_classifier, fingerprint, first_line, read_config
 from genviz.data import DatasetError, cache_dir, load_dataset, to_float
 from genviz.files import atomic_path, replace_folder
+from genviz.folders import checkpoint_folders
 
 FORMAT = 1
 BUNDLE_DIR = "explore"

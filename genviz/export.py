@@ -186,7 +186,7 @@ def export_folders(folders: Iterable, first: str | None = None) -> Iterator[tupl
     (`cached_decoder`), the folder named `first` before the others, as `genviz serve` does in the background, so
     that opening them costs nothing. Yields what became of each as it is done: (folder name, "already cached",
     "exported", or why not)."""
-    from genviz.checkpoint import checkpoint_folders
+    from genviz.folders import checkpoint_folders
 
     for folder in sorted(checkpoint_folders(folders), key=lambda f: f.name != first):
         try:

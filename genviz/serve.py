@@ -26,7 +26,7 @@ import threading
 import time
 from pathlib import Path
 
-from genviz.settings import checkpoint_roots
+from genviz.folders import checkpoint_roots
 
 APP = Path(__file__).resolve().parent / "app.py"  # the Streamlit script of genviz's app
 PREPARE = "--prepare"
@@ -113,9 +113,9 @@ def prepare(roots: list[Path], parent: int) -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # unwinds, so no half-written temp file is left
     import torch
 
-    from genviz.checkpoint import checkpoint_folders
     from genviz.explore import ensure_bundles
     from genviz.export import export_folders
+    from genviz.folders import checkpoint_folders
 
     torch.set_num_threads(1)
     start = time.perf_counter()

@@ -1,6 +1,13 @@
 """Reading the app under streamlit.testing's AppTest: its pictures, and a page opened on a model."""
 
 from genviz import ui
+from genviz.folders import checkpoint_folders
+
+
+def folder_of(model: str) -> str:
+    """The folder of the checkpoint named `model` in `ui.CHECKPOINTS`, as the picker's options name it."""
+    (folder,) = [f for f in checkpoint_folders(ui.CHECKPOINTS) if f.name == model]
+    return str(folder)
 
 
 def images(node) -> list:
@@ -14,7 +21,7 @@ def images(node) -> list:
 def open_page(app, page: str, model: str | None = None):
     app.run()
     if model:
-        app.sidebar.selectbox[0].set_value(str(ui.CHECKPOINTS / model)).run()
+        app.sidebar.selectbox[0].set_value(folder_of(model)).run()
     app.switch_page(page).run()
     assert not app.exception and not app.error, (app.exception, app.error)
     return app

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from genviz import CheckpointError, load_model, save_checkpoint
-from genviz.checkpoint import dataset_info, find_checkpoints
+from genviz.checkpoint import dataset_info
+from genviz.folders import find_checkpoints
 from genviz.models import trained_families
 from support.checkpoints import BROKEN, break_pickle, edit_config, tiny
 

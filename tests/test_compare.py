@@ -12,8 +12,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from genviz import evaluation, ui
-from genviz.checkpoint import LIKELIHOOD_NOTE, find_checkpoints, read_config
+from genviz.checkpoint import LIKELIHOOD_NOTE, read_config
 from genviz.data import DatasetError
+from genviz.folders import find_checkpoints
 from genviz.models import REGISTRY
 from genviz.ui import compare
 from support.apptest import open_page

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from genviz.checkpoint import find_checkpoints, read_metrics
+from genviz.checkpoint import read_metrics
+from genviz.folders import find_checkpoints
 from support.browser import missing_browser
 from support.screenshots import HEIGHT, SHOTS, WIDTH
 

@@ -14,8 +14,9 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 import genviz
-from genviz.checkpoint import WEIGHTS_FILE, find_checkpoints, fingerprint, load_model
+from genviz.checkpoint import WEIGHTS_FILE, fingerprint, load_model
 from genviz.export import INPUT, OUTPUT, ExportError, cached_decoder, decoder_onnx
+from genviz.folders import find_checkpoints
 
 CHECKPOINTS = Path(__file__).parent.parent / "checkpoints"
 SHIPPED = [

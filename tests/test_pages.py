@@ -15,7 +15,7 @@ from genviz import ui
 from genviz.checkpoint import load_model
 from genviz.data import to_float
 from genviz.pictures import enlarge, to_pil
-from support.apptest import images, open_page
+from support.apptest import folder_of, images, open_page
 
 pytestmark = pytest.mark.slow  # every test runs the app on the session's trained models
 
@@ -229,7 +229,7 @@ def test_the_slider_decode_is_of_the_latent_the_controls_set(app, trained, monke
 def test_no_page_changes_the_model_that_sessions_share(app, model):
     """Every page, from test images (a GAN's are found by a gradient search through its generator), leaves
     the one cached model every session uses as loaded: same weights and buffers, eval mode, no grad."""
-    path = str(ui.CHECKPOINTS / model)
+    path = folder_of(model)
     open_page(app, "views/sliders.py", model)
     app.radio(key="slider_start").set_value("Test image").run()
     app.slider[0].set_value(app.slider[0].max).run()

@@ -9,9 +9,10 @@ import torch
 
 from genviz import latent as lt
 from genviz import load_model
-from genviz.checkpoint import LIKELIHOOD_NOTE, find_checkpoints, model_files, read_config, read_metrics
+from genviz.checkpoint import LIKELIHOOD_NOTE, model_files, read_config, read_metrics
 from genviz.data import load_dataset
 from genviz.evaluation import LIKELIHOOD_FIGURES, draw_samples, features, measure_test_set, missing
+from genviz.folders import find_checkpoints
 from genviz.metrics import bits_per_dimension, frechet_distance
 from genviz.models import model_class
 from genviz.training.evaluate import quality_bars

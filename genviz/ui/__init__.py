@@ -12,11 +12,11 @@
 - live: whether a page decodes in the browser (genviz's component) or on the server
 
 Pages write `ui.<name>`; everything they use is re-exported here. `ui.CHECKPOINTS` (the folders the picker lists
-checkpoints from: `genviz.settings.checkpoint_roots`) is read when the picker runs, so that a test may point it
+checkpoints from: `genviz.folders.checkpoint_roots`) is read when the picker runs, so that a test may point it
 elsewhere.
 """
 
-from genviz.settings import checkpoint_roots
+from genviz.folders import checkpoint_roots
 from genviz.ui.drawing import drawn_picture
 from genviz.ui.feedback import needs_data, progress
 from genviz.ui.figures import curves_figure, map_figure, path_rows, roc_figure, score_histogram

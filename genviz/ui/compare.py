@@ -19,9 +19,10 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from genviz import CheckpointError, evaluation
-from genviz.checkpoint import LIKELIHOOD_NOTE, checkpoint_folders, read_config, read_metrics
+from genviz.checkpoint import LIKELIHOOD_NOTE, read_config, read_metrics
 from genviz.data import DatasetError, data_root
 from genviz.diagnostics import class_entropy_bits
+from genviz.folders import checkpoint_folders
 from genviz.models import REGISTRY
 from genviz.ui.picker import default_index, listed
 from genviz.ui.text import code, plain

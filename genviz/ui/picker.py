@@ -8,7 +8,8 @@ from typing import NamedTuple
 import streamlit as st
 
 from genviz import CheckpointError, models, ui
-from genviz.checkpoint import checkpoint_folders, model_card, read_config, read_metrics
+from genviz.checkpoint import model_card, read_config, read_metrics
+from genviz.folders import checkpoint_folders
 from genviz.models import GenerativeModel, Model
 from genviz.ui.params import drop_from_url, link_warning, to_url
 from genviz.ui.resources import cached_model

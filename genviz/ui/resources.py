@@ -16,10 +16,11 @@ import torch
 
 from genviz import CheckpointError, load_model
 from genviz import latent as lt
-from genviz.checkpoint import find_checkpoints, find_classifier, model_files
+from genviz.checkpoint import find_classifier, model_files
 from genviz.data import DatasetError, ImageDataset, data_root, load_dataset, to_float
 from genviz.explore import Bundle, BundleError, BundleMissing, load_bundle
 from genviz.export import cached_decoder
+from genviz.folders import find_checkpoints
 from genviz.models import Classifier, GenerativeModel, Model
 from genviz.ui.text import code, plain
 
