@@ -6,8 +6,8 @@ in the reader's browser, served by any static file server (no Python, no genviz)
 writes the folder DIR (format 1; every path in it relative, so it works under any sub-path, and nothing in it
 refers to another origin):
 
-    index.html                    the explorer page (component/build/site.html)
-    site.js                       the explorer's script (component/build/site.js)
+    index.html                    the explorer page (genviz/component/build/site.html)
+    site.js                       the explorer's script (genviz/component/build/site.js)
     ort-wasm-simd-threaded.wasm   onnxruntime-web's WebAssembly runtime, one copy for all models
     site.json                     format, generator, when it was made, and the models in the order given:
                                   [{"name": slug, "folder": "models/<slug>/"}, ...]; slug: the checkpoint folder's name
@@ -25,7 +25,8 @@ refers to another origin):
                                   spreads (k,) float32 and dimension_order (D,) int32
 
 The data comes from each checkpoint's explore bundle (genviz.explore), built first where it is missing or stale and
-the dataset can be read. A reader's browser needs WebGL for the map and WebAssembly for decoding. The site does not
+the dataset can be read; `browser_model` makes a model's files in memory, for a site and for the notebook widget
+(genviz.notebook). A reader's browser needs WebGL for the map and WebAssembly for decoding. The site does not
 train, compute the Compare page's figures, draw anomaly ROC curves or prepare uploaded images: those need the server.
 
 The site is written to a temp folder beside DIR and renamed into place (`genviz.files.replace_folder`): a failure
@@ -100,8 +101,7 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
-def _record(path: Path) -> dict:
-    data = path.read_bytes()
+def _record(data: bytes) -> dict:
     return {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
 
 
@@ -173,64 +173,74 @@ def _card(folder: Path, slug: str, config: dict, model) -> dict:
     return {"summary": summary, "facts": facts}
 
 
-def _write_model(folder: Path, slug: str, site: Path, thumbnails: dict[str, list[str]], say) -> tuple[int, int]:
-    """Write models/<slug>/ into the site folder `site`, and the bundle's thumbnails once per thumbnails folder
-    (`thumbnails`: name -> its tiles' sha256s, those written so far). Returns (bytes of models/<slug>/, points)."""
+@dataclass(frozen=True)
+class BrowserModel:
+    """A model's files for the browser explorer, made in memory: what a site writes under models/<slug>/, and what
+    the notebook widget (genviz.notebook) sends its front end as binary buffers."""
+
+    info: dict  # model.json less "thumbnails" and "files": each host says where its tiles are and records its files
+    files: dict[str, bytes]  # decoder.onnx, map.safetensors, latent.safetensors
+    tiles: list[Path]  # the explore bundle's thumbnail tiles (PNG), in order; none for a map of prior samples
+    thumbnails: dict | None  # those tiles' folder name, sha256s and layout (model.json's "layout")
+    points: int  # points on the map
+
+    def description(self, thumbnails_folder: str, tile_names: list[str]) -> dict:
+        """model.json, its tiles under `thumbnails_folder` (relative to the page) as `tile_names`."""
+        shown = None
+        if self.thumbnails:
+            shown = {"folder": thumbnails_folder, "tiles": tile_names, "layout": self.thumbnails["layout"]}
+        info = dict(self.info)
+        card = info.pop("card")
+        files = {name: _record(data) for name, data in self.files.items()}
+        return {**info, "thumbnails": shown, "card": card, "files": files}
+
+
+def browser_model(folder, slug: str, model=None, say: Callable[[str], None] = print) -> BrowserModel:
+    """The explorer's files of the checkpoint `folder`, named `slug`; `model`: the folder's model, already loaded
+    (else loaded here on the CPU). Builds the explore bundle where it is missing or stale (a line through `say`)."""
     from genviz.models import REGISTRY, GenerativeModel
 
+    folder = Path(folder)
     config = read_config(folder)
     family = REGISTRY[config["family"]].model
     if not issubclass(family, GenerativeModel):
         kind = family.__name__.lower()
-        raise SiteError(f"{folder}: a {kind} has no latent space to explore; a site shows autoencoders, VAEs and GANs")
-    model = load_model(folder, device="cpu")
+        raise SiteError(
+            f"{folder}: a {kind} has no latent space to explore; the explorer shows autoencoders, VAEs and GANs"
+        )
+    model = model if model is not None else load_model(folder, device="cpu")
     bundle = _bundle(folder, say)
     projection = bundle.map("umap")
     names = list(model.checkpoint.dataset.class_names)
     centre, spread = model.latent_scale()
     arrays = {
-        "centre": centre.float().numpy(),  # (D,)
-        "spread": spread.float().numpy(),  # (D,)
+        "centre": centre.float().cpu().numpy(),  # (D,)
+        "spread": spread.float().cpu().numpy(),  # (D,)
         "directions": bundle.directions.astype(np.float32),  # (k, D)
         "spreads": bundle.spreads.astype(np.float32),  # (k,)
         "dimension_order": bundle.dimension_order.astype(np.int32),  # (D,)
     }
     if model.conditional:  # each class's own centre and spread, as the Sample page draws a chosen class
         scales = [model.latent_scale(c) for c in range(len(names))]
-        arrays["class_centre"] = np.stack([s[0].float().numpy() for s in scales])  # (K, D)
-        arrays["class_spread"] = np.stack([s[1].float().numpy() for s in scales])  # (K, D)
-    out = site / "models" / slug
-    out.mkdir(parents=True)
-    (out / DECODER_FILE).write_bytes(cached_decoder(folder).read_bytes())
+        arrays["class_centre"] = np.stack([s[0].float().cpu().numpy() for s in scales])  # (K, D)
+        arrays["class_spread"] = np.stack([s[1].float().cpu().numpy() for s in scales])  # (K, D)
     # Each point named as the app names it: a test image by its number in the test set, a prior sample by its own.
     numbering = [(0, "test image")] if bundle.positions is not None else [(0, "sample")]
     points = projection.coords, projection.labels, projection.latents
-    (out / MAP_FILE).write_bytes(map_blob(*points, numbers=bundle.positions, numbering=numbering))
-    (out / LATENT_FILE).write_bytes(save_safetensors({k: np.ascontiguousarray(v) for k, v in arrays.items()}))
-
-    shown = None
+    files = {
+        DECODER_FILE: cached_decoder(folder).read_bytes(),
+        MAP_FILE: map_blob(*points, numbers=bundle.positions, numbering=numbering),
+        LATENT_FILE: save_safetensors({k: np.ascontiguousarray(v) for k, v in arrays.items()}),
+    }
+    thumbnails = None
     if bundle.tiles:
-        meta = bundle.meta["thumbnails"]
-        name, shas = meta["folder"], [t["sha256"] for t in meta["tiles"]]
-        tiles = [f"tile_{t:03d}.png" for t in range(len(bundle.tiles))]
-        if name not in thumbnails:
-            (site / "thumbnails" / name).mkdir(parents=True)
-            for source, tile in zip(bundle.tiles, tiles, strict=True):
-                shutil.copyfile(source, site / "thumbnails" / name / tile)
-            thumbnails[name] = shas
-        elif thumbnails[name] != shas:
-            raise SiteError(
-                f"{folder}: its thumbnails {name} differ from those of the same name of a model before it "
-                f"(thumbnails folders of two datasets' versions?); rebuild its bundle with "
-                f"`genviz explore --force {folder}`"
-            )
-        layout = bundle.tile_layout
-        shown = {
-            "folder": f"thumbnails/{name}/",
-            "tiles": tiles,
+        meta, layout = bundle.meta["thumbnails"], bundle.tile_layout
+        thumbnails = {
+            "name": meta["folder"],
+            "shas": [t["sha256"] for t in meta["tiles"]],
             "layout": {"per_tile": layout["per_tile"], "columns": layout["columns"], "shape": layout["image_shape"]},
         }
-    description = {
+    info = {
         "format": FORMAT,
         "name": slug,
         "kind": model.kind,
@@ -247,13 +257,37 @@ def _write_model(folder: Path, slug: str, site: Path, thumbnails: dict[str, list
         "dimension_order_name": model.dimension_order_name,
         "max_sliders": lt.MAX_SLIDERS,
         "map": {"method": "umap", "settings": dict(projection.settings), "n": len(projection.labels)},
-        "thumbnails": shown,
         "card": _card(folder, slug, config, model),
-        "files": {name: _record(out / name) for name in (DECODER_FILE, MAP_FILE, LATENT_FILE)},
     }
-    text = json.dumps(description, indent=1, allow_nan=False) + "\n"
+    return BrowserModel(info, files, list(bundle.tiles), thumbnails, len(projection.labels))
+
+
+def _write_model(folder: Path, slug: str, site: Path, thumbnails: dict[str, list[str]], say) -> tuple[int, int]:
+    """Write models/<slug>/ into the site folder `site`, and the bundle's thumbnails once per thumbnails folder
+    (`thumbnails`: name -> its tiles' sha256s, those written so far). Returns (bytes of models/<slug>/, points)."""
+    made = browser_model(folder, slug, say=say)
+    out = site / "models" / slug
+    out.mkdir(parents=True)
+    for name, data in made.files.items():
+        (out / name).write_bytes(data)
+    tiles = [f"tile_{t:03d}.png" for t in range(len(made.tiles))]
+    if made.thumbnails:
+        name, shas = made.thumbnails["name"], made.thumbnails["shas"]
+        if name not in thumbnails:
+            (site / "thumbnails" / name).mkdir(parents=True)
+            for source, tile in zip(made.tiles, tiles, strict=True):
+                shutil.copyfile(source, site / "thumbnails" / name / tile)
+            thumbnails[name] = shas
+        elif thumbnails[name] != shas:
+            raise SiteError(
+                f"{folder}: its thumbnails {name} differ from those of the same name of a model before it "
+                f"(thumbnails folders of two datasets' versions?); rebuild its bundle with "
+                f"`genviz explore --force {folder}`"
+            )
+    folder_name = f"thumbnails/{made.thumbnails['name']}/" if made.thumbnails else ""
+    text = json.dumps(made.description(folder_name, tiles), indent=1, allow_nan=False) + "\n"
     (out / MODEL_FILE).write_text(text, encoding="utf-8")
-    return sum(path.stat().st_size for path in out.iterdir()), len(projection.labels)
+    return sum(path.stat().st_size for path in out.iterdir()), made.points
 
 
 def write_site(checkpoints: list, out, *, force: bool = False, say: Callable[[str], None] = print) -> SiteReport:

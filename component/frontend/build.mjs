@@ -1,5 +1,5 @@
 // Builds ../../genviz/component/build/ (or the folder given as its argument): the Streamlit component's index.html and index.js, the static
-// site's site.html and site.js (`genviz site` copies them), each bundle minified and deterministic (no
+// site's site.html and site.js (`genviz site` copies them), the notebook widget's notebook.js (genviz.notebook), each bundle minified and deterministic (no
 // timestamps, no absolute paths, no source map), and the one onnxruntime-web file both load at run time, its WASM binary.
 import { copyFileSync, mkdirSync, rmSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
@@ -13,7 +13,7 @@ mkdirSync(out, { recursive: true });
 
 await esbuild.build({
   absWorkingDir: here,
-  entryPoints: { index: "src/index.ts", site: "src/site/main.ts" },
+  entryPoints: { index: "src/index.ts", site: "src/site/main.ts", notebook: "src/notebook.ts" },
   loader: { ".css": "text" },
   outdir: out,
   bundle: true,

@@ -32,6 +32,13 @@ function wasmBinary(): Promise<void> {
   return runtime;
 }
 
+/** The runtime's WASM binary as the host has it (the notebook widget: sent from the installed package), instead of
+ * fetched beside the page: call before the first load. */
+export function useWasmBinary(binary: Uint8Array): void {
+  ort.env.wasm.wasmBinary = binary;
+  runtime = Promise.resolve();
+}
+
 export interface Decoded {
   data: Float32Array;
   dims: readonly number[];

@@ -77,7 +77,7 @@ export async function fetchJson<T>(url: string): Promise<T> {
   try {
     return (await response.json()) as T;
   } catch {
-    throw new Error(`${url} is not JSON: the site's files are damaged; write the site again with python -m genviz.site`);
+    throw new Error(`${url} is not JSON: the site's files are damaged; write the site again with genviz site`);
   }
 }
 
@@ -131,6 +131,11 @@ export async function loadModel(folder: string, progress: Progress): Promise<Mod
       });
     }),
   );
+  return readModel(info, folder, decoder, map, latent);
+}
+
+/** A model's files read, wherever their bytes came from (fetched by the site, sent by the notebook widget). */
+export function readModel(info: ModelInfo, folder: string, decoder: Uint8Array, map: Uint8Array, latent: Uint8Array): Model {
   const points = readSafetensors(map);
   const where = `${folder}latent.safetensors`;
   const stats = readSafetensors(latent);

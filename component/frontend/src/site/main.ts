@@ -518,7 +518,7 @@ async function start(): Promise<void> {
     return;
   }
   if (site.format !== 1) {
-    say(`This site was written in format ${site.format}, which this page cannot read: write it again with python -m genviz.site.`, true);
+    say(`This site was written in format ${site.format}, which this page cannot read: write it again with genviz site.`, true);
     return;
   }
   for (const entry of site.models) {
