@@ -241,6 +241,20 @@ def pixels(canvas, shape) -> np.ndarray:
     return centres.transpose(2, 0, 1)[:c]
 
 
+# The numbers of the printed latent that the page wraps across two lines (JupyterLab's output area breaks words
+# anywhere, which the views' own style must undo).
+BROKEN_NUMBERS = """() => {
+  const text = document.querySelector('pre.latent').firstChild, broken = [];
+  for (const m of text.textContent.matchAll(/-?\\d+\\.\\d+/g)) {
+    const range = document.createRange();
+    range.setStart(text, m.index);
+    range.setEnd(text, m.index + m[0].length);
+    if (new Set([...range.getClientRects()].map((r) => Math.round(r.top))).size > 1) broken.push(m[0]);
+  }
+  return broken;
+}"""
+
+
 def test_sliders_follow_the_hand_and_the_latent_set_in_python(shown):
     page, kernel = shown["page"], shown["kernel"]
     start = np.array(run(kernel, "explorer.view = 'sliders'\nexplorer.latent.tolist()"), dtype=np.float32)
@@ -271,6 +285,7 @@ def test_sliders_follow_the_hand_and_the_latent_set_in_python(shown):
     page.wait_for_function(
         "z => document.querySelector('pre.latent')?.textContent.includes(z)", arg=f"{bundle.latents[7][0]:.4f}"
     )
+    assert page.evaluate(BROKEN_NUMBERS) == [], "the latent's text wraps inside a number (JupyterLab's word-break)"
     with torch.no_grad():
         model = load_model(CHECKPOINT, device="cpu")
         expected = model.decode(torch.from_numpy(bundle.latents[7:8])).clamp(0, 1).numpy()[0]

@@ -15,7 +15,7 @@ var cb=Object.create;var np=Object.defineProperty;var fb=Object.getOwnPropertyDe
 .live { color: #31333f; font: 14px/1.4 "Source Sans Pro", system-ui, sans-serif; }
 .live[hidden] { display: none; }
 .live .picture { flex: 0 0 auto; max-width: 300px; }
-.live .latent { white-space: pre-wrap; overflow-wrap: anywhere; font: 12px/1.4 ui-monospace, monospace; background: #f0f2f6; padding: 0.5rem; border-radius: 0.5rem; margin: 0.5rem 0 0; }
+.live .latent { white-space: pre-wrap; word-break: normal; overflow-wrap: anywhere; font: 12px/1.4 ui-monospace, monospace; background: #f0f2f6; padding: 0.5rem; border-radius: 0.5rem; margin: 0.5rem 0 0; }
 .live .controls { flex: 1 1 auto; min-width: 0; }
 .live fieldset { border: 0; padding: 0; margin: 0 0 0.75rem; display: grid; grid-template-columns: repeat(auto-fill, minmax(150px, 1fr)); gap: 0.25rem 1rem; }
 .live legend { font-weight: 600; margin-bottom: 0.25rem; }
@@ -56,7 +56,7 @@ var cb=Object.create;var np=Object.defineProperty;var fb=Object.getOwnPropertyDe
 .map .map-pick .title { font-weight: 600; margin: 0 0 0.25rem; }
 .map .map-pick figure { display: inline-block; margin: 0 0.5rem 0.5rem 0; vertical-align: top; }
 .map .map-pick figcaption { color: #808495; font-size: 13px; }
-.map .map-pick .latent { white-space: pre-wrap; overflow-wrap: anywhere; font: 12px/1.4 ui-monospace, monospace; background: #f0f2f6; padding: 0.5rem; border-radius: 0.5rem; margin: 0 0 0.5rem; }
+.map .map-pick .latent { white-space: pre-wrap; word-break: normal; overflow-wrap: anywhere; font: 12px/1.4 ui-monospace, monospace; background: #f0f2f6; padding: 0.5rem; border-radius: 0.5rem; margin: 0 0 0.5rem; }
 .map .map-preview canvas[hidden] { display: none; }
 .pad { display: inline-flex; flex-direction: column; gap: 0.4rem; color: #31333f; font: 14px/1.4 "Source Sans Pro", system-ui, sans-serif; }
 .pad canvas { display: block; border: 1px solid #d5d8de; border-radius: 0.5rem; touch-action: none; cursor: crosshair; image-rendering: auto; }
