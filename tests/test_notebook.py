@@ -24,7 +24,7 @@ from genviz.explore import load_bundle
 from genviz.export import cached_decoder
 from genviz.models.vae import VAE, VAEConfig
 from genviz.notebook import Explorer
-from support.notebook_example import NOTEBOOK, PICTURE, pictures, run_example
+from support.notebook_example import NOTEBOOK, PICTURE, WIDGET_VIEWS, pictures, run_example
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECKPOINTS = ROOT / "checkpoints"
@@ -135,3 +135,10 @@ def test_the_example_notebook_runs_and_shows_what_its_stored_outputs_and_the_doc
     # The docs page shows every code cell.
     page = (ROOT / "docs" / "notebook.md").read_text()
     assert [cell.source for cell in stored.cells if cell.cell_type == "code" and cell.source not in page] == []
+
+
+def test_every_picture_of_the_notebook_page_is_one_the_script_takes_and_is_shown():
+    taken = {PICTURE.name, *(f"widget-{view}.png" for view in WIDGET_VIEWS)}
+    assert {p.name for p in PICTURE.parent.iterdir()} == taken
+    page = (ROOT / "docs" / "notebook.md").read_text()
+    assert [name for name in sorted(taken) if f"notebook/{name}" not in page] == []

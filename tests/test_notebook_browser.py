@@ -7,23 +7,18 @@ reaches `explorer.latent`; setting `explorer.latent` from Python draws that late
 Nothing is fetched from anywhere but JupyterLab, and a front end without WebAssembly says so in one line."""
 
 import json
-import os
 import reprlib
-import secrets
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
-import nbformat
 import numpy as np
 import pytest
 import torch
 
 from genviz.checkpoint import load_model
 from genviz.explore import load_bundle
-from support.browser import CHROMIUM, FLAGS, drag_slider, frames, free_port, missing_browser, wait_for_frame
+from support.browser import CHROMIUM, FLAGS, drag_slider, frames, missing_browser, wait_for_frame
+from support.jupyter import kernel_of, lab_server, open_and_run
 
 MISSING = missing_browser()
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.skipif(bool(MISSING), reason=MISSING or "")]
@@ -37,77 +32,8 @@ MARGIN = 3  # pixels between a lasso's edge and any point, so that which points 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    """A JupyterLab server over a folder holding one notebook, isolated from the user's Jupyter settings."""
-    home = tmp_path_factory.mktemp("lab")
-    (home / "notebooks").mkdir()
-    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(CELL)])
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    for name in ("explore.ipynb", "no-webassembly.ipynb"):
-        nbformat.write(notebook, home / "notebooks" / name)
-    news = home / "settings" / "@jupyterlab" / "apputils-extension"
-    news.mkdir(parents=True)
-    (news / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')  # no news toast over the map
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),  # the kernel imports genviz from this checkout
-        "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
-        "JUPYTER_CONFIG_DIR": str(home / "config"),
-        "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
-        "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
-    }
-    port, token = free_port(), secrets.token_hex(16)
-    command = [
-        sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ServerApp.ip=127.0.0.1",
-        f"--ServerApp.port={port}", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={home / 'notebooks'}",
-        "--LabApp.news_url=None", "--LabApp.extension_manager=readonly",
-        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-    ]  # fmt: skip
-    log = (home / "lab.log").open("w")
-    server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2).close()
-                break
-            except OSError:
-                assert server.poll() is None, (home / "lab.log").read_text()
-                time.sleep(0.3)
-        yield {"base": base, "token": token, "runtime": home / "runtime"}
-    finally:
-        server.terminate()
-        server.wait(30)
-        log.close()
-
-
-def open_and_run(browser, lab: dict, name: str, requests: list, errors: list, script: str = ""):
-    """A page (a fresh context) with notebook `name` open in JupyterLab, `script` run before the page's own, and its
-    one cell run from the keyboard once its kernel is idle; every request and page error recorded."""
-    page = browser.new_context(viewport={"width": 1400, "height": 1100}).new_page()
-    page.on("request", lambda request: requests.append(request.url))
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    if script:
-        page.add_init_script(script)
-    # A workspace of its own, reset: the page shows this notebook alone, not the tabs another page left open.
-    workspace = Path(name).stem
-    page.goto(f"{lab['base']}/lab/workspaces/{workspace}/tree/{name}?reset&token={lab['token']}")
-    page.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=120_000)
-    page.locator(".jp-Notebook .jp-Cell .cm-content").first.click()
-    page.keyboard.press("Shift+Enter")
-    return page
-
-
-def kernel_of(lab: dict, name: str):
-    """A second client of the kernel JupyterLab runs notebook `name` in (its session says which)."""
-    from jupyter_client import BlockingKernelClient
-
-    with urllib.request.urlopen(f"{lab['base']}/api/sessions?token={lab['token']}") as answer:
-        (session,) = [s for s in json.load(answer) if s["path"] == name]
-    kernel = BlockingKernelClient(connection_file=str(lab["runtime"] / f"kernel-{session['kernel']['id']}.json"))
-    kernel.load_connection_file()
-    kernel.start_channels()
-    kernel.wait_for_ready(timeout=60)
-    return kernel
+    with lab_server(tmp_path_factory.mktemp("lab"), {"explore.ipynb": [CELL], "no-webassembly.ipynb": [CELL]}) as lab:
+        yield lab
 
 
 @pytest.fixture(scope="module")
@@ -336,3 +262,16 @@ def test_sample_and_interpolate_follow_the_seed_and_the_ends_set_in_python(shown
         pictures.append(grid.evaluate("c => c.toDataURL()"))
     assert len(set(pictures)) == 4, "a change set in Python did not draw a new picture"
     assert page.get_by_role("button", name="Interpolate").get_attribute("aria-pressed") == "true"
+
+
+def test_the_docs_pictures_of_the_widget_are_taken_as_it_draws_each_view(shown, tmp_path):
+    """support.notebook_example's pictures, taken here from the same page: each view drawn, as wide as the one the
+    docs show (the widget's layout unchanged), and not blank."""
+    from PIL import Image
+
+    from support.notebook_example import PICTURE, shoot_widget
+
+    for path in shoot_widget(shown["page"], shown["kernel"], tmp_path):
+        with Image.open(path) as taken, Image.open(PICTURE.parent / path.name) as shown_in_docs:
+            assert abs(taken.width - shown_in_docs.width) <= 2  # the height follows what earlier tests picked
+            assert len(taken.convert("RGB").getcolors(1 << 16) or range(1 << 16)) > 16, f"{path.name} is blank"
