@@ -62,7 +62,7 @@ def test_evaluation_gives_finite_figures_and_updates_the_card(trained, family):
         assert 0 <= metrics["sample_precision"] <= 1 and metrics["sample_fid_classifier"] >= 0
     assert read_metrics(out) == json.loads(json.dumps(metrics))
     card = (out / "README.md").read_text()
-    assert "genviz.training.evaluate" in card and "Reproduce with" in card
+    assert "genviz evaluate" in card and "Reproduce with" in card
 
 
 @pytest.mark.slow
