@@ -373,8 +373,8 @@ def model_card(config: dict, metrics: dict, literal: Callable[[str], str] = str,
             f"| {literal(k)} | {literal(str(v))} |" for k, v in training.items() if k not in ("command", "origin")
         ]
         if "command" in training:
-            command = current_command(" ".join(str(training["command"]).split()))  # one line: nothing after it
-            # is read as Markdown
+            # One line, so that nothing after it is read as Markdown; as it runs today.
+            command = current_command(" ".join(str(training["command"]).split()))
             fence = "`" * max(3, _longest_backticks(command) + 1)
             lines += ["", "Reproduce with:", "", fence, command, fence]
     lines += ["", "## Metrics", ""]
