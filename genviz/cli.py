@@ -62,15 +62,16 @@ def serve(argv: list[str]) -> int:
         if not folder.is_dir():
             hint = "" if args.folders else "; name a folder of checkpoints: genviz serve FOLDER"
             parser.error(f"{folder} is not a folder{hint}")
-    if not checkpoint_folders(folders):
+    holding = [folder for folder in folders if checkpoint_folders([folder])]  # each listed once
+    if not holding:
         parser.error(
             f"no checkpoints in {', '.join(map(str, folders))}: a checkpoint folder holds config.json (genviz train "
             "and genviz bring write them)"
         )
     for folder in folders:
-        if not checkpoint_folders([folder]):
+        if folder not in holding:
             print(f"genviz serve: {folder} holds no checkpoints (no config.json); left out", file=sys.stderr)
-    os.environ[CHECKPOINTS_ENV] = os.pathsep.join(str(f.resolve()) for f in folders if checkpoint_folders([f]))
+    os.environ[CHECKPOINTS_ENV] = os.pathsep.join(str(folder.resolve()) for folder in holding)
     from genviz import serve as server
 
     options = ["--server.port", str(args.port), "--server.address", args.host, *streamlit_options]
