@@ -12,6 +12,7 @@ from genviz.models.classifier import Classifier, ClassifierConfig
 from genviz.models.cvae import CVAE, CVAEConfig
 from genviz.models.gan import GAN, GANConfig
 from genviz.models.onnx import ONNXConfig, ONNXModel
+from genviz.models.progan import ProGAN, ProGANConfig
 from genviz.models.vae import VAE, VAEConfig
 from genviz.models.wgan import WGANGP, WGANConfig
 
@@ -38,6 +39,7 @@ REGISTRY: dict[str, Family] = {
     "cvae": Family(CVAE, CVAEConfig, {"cvae": {}}),
     "gan": Family(GAN, GANConfig, {"gan": {}}),
     "wgan-gp": Family(WGANGP, WGANConfig, {"wgan-gp": {}}),
+    "progan": Family(ProGAN, ProGANConfig, {"progan": {}}),
     "classifier": Family(Classifier, ClassifierConfig, {"classifier": {}}),
     "onnx": Family(ONNXModel, ONNXConfig, {}),  # brought by genviz.bring, never trained here
 }
@@ -96,6 +98,8 @@ __all__ = [
     "Model",
     "ONNXConfig",
     "ONNXModel",
+    "ProGAN",
+    "ProGANConfig",
     "ModelConfig",
     "REGISTRY",
     "VAEConfig",

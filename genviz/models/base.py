@@ -156,6 +156,8 @@ class Model(nn.Module):
     divergence_check: ClassVar[bool] = True  # a loss 100x its first epoch's means training diverged
     loss_name: ClassVar[str] = "loss"  # what `train_step` returns, as the training log and the card name it
     fit_images: ClassVar[int] = 0  # training images `fit_to_data` wants after each epoch (0: none)
+    # Some parameters get no gradient in a step (a growing network's blocks not yet reached): DDP searches for them.
+    unused_parameters: ClassVar[bool] = False
     per_class_figures: ClassVar[tuple[str, ...]] = ()  # test figures the evaluator also reports per class
     config: ModelConfig
     checkpoint: CheckpointInfo | None = None  # set when loaded from a folder

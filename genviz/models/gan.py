@@ -126,6 +126,10 @@ class GAN(GenerativeModel):
         """Samples from the fixed z."""
         return self.decode(z)
 
+    def first_layer_weight(self) -> torch.Tensor:
+        """The weight (features, D) of the generator's first layer, the linear map of z that `directions` reads."""
+        return self.generator[0].weight
+
     def directions(self, k: int, latents=None) -> tuple[torch.Tensor, torch.Tensor]:
         """GANSpace (Harkonen et al. 2020): principal directions of the generator's first-layer
         activations, carried back to z. That layer is linear, h = W z + b, so for z ~ N(0, I) the
@@ -133,7 +137,7 @@ class GAN(GenerativeModel):
         W's right singular vectors, (k, D) unit rows, each with a spread of 1 in z. (Sampling 4,096
         activations of 8,192 features and their SVD cost the app 300 MiB for the same answer.) No data
         needed: `latents` is not asked."""
-        weight = self.generator[0].weight.detach().float().cpu()  # (features, D)
+        weight = self.first_layer_weight().detach().float().cpu()  # (features, D)
         _, _, vh = torch.linalg.svd(weight, full_matrices=False)
         k = min(k, self.latent_dim)
         return vh[:k], torch.ones(k)

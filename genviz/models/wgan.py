@@ -47,27 +47,31 @@ class WGANGP(GAN):
         self.critic_steps_done = 0  # in this process; a resumed run starts its count again
         self.last_estimate = torch.zeros(())
 
+    def critic(self, x: torch.Tensor) -> torch.Tensor:
+        """The critic's scores (B, 1) of images x (B, C, H, W)."""
+        return self.discriminator(x)
+
     def gradient_penalty(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         """(|grad_x critic(x)|_2 - 1)^2 at x uniformly between each real image and a fake, averaged: the
         soft 1-Lipschitz constraint of Gulrajani et al. 2017, eq. 3. Its graph is kept for the critic's step."""
         t = torch.rand(len(real), 1, 1, 1, device=real.device, dtype=real.dtype)
         with torch.enable_grad():  # also when the losses are only logged
             between = (t * real + (1 - t) * fake).requires_grad_(True)
-            (grad,) = torch.autograd.grad(self.discriminator(between).sum(), between, create_graph=True)
+            (grad,) = torch.autograd.grad(self.critic(between).sum(), between, create_graph=True)
             return (grad.flatten(1).norm(dim=1) - 1).pow(2).mean()
 
     def discriminator_loss(self, real: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """The critic's loss, -(Wasserstein estimate) + lambda * penalty; keeps the estimate, detached, in
         `last_estimate` for the training log."""
         fake = self.decode(z).detach()
-        estimate = self.discriminator(real).mean() - self.discriminator(fake).mean()
+        estimate = self.critic(real).mean() - self.critic(fake).mean()
         self.last_estimate = estimate.detach()
         if not self.config.gradient_penalty:
             return -estimate
         return -estimate + self.config.gradient_penalty * self.gradient_penalty(real, fake)
 
     def generator_loss(self, z: torch.Tensor) -> torch.Tensor:
-        return -self.discriminator(self.decode(z)).mean()
+        return -self.critic(self.decode(z)).mean()
 
     def make_optimizers(self, lr: float) -> dict[str, torch.optim.Optimizer]:
         # Adam with beta1 = 0 and beta2 = 0.9 for both players (Gulrajani et al. 2017, Algorithm 1)

@@ -48,7 +48,8 @@ def training_losses(
     Each objective gets its own DDP over the part it trains. The GAN's discriminator loss trains the
     discriminator only (the fake images are detached), the generator's the generator only (the
     discriminator's weights are frozen during it), so every parameter a DDP holds gets a gradient in
-    each of its backwards and no find_unused_parameters search is needed. Every process takes the
+    each of its backwards and no find_unused_parameters search is needed, but in a model that says it has
+    `unused_parameters` (a growing network's blocks not yet reached). Every process takes the
     same steps in the same order (the GAN: one discriminator step, then one generator step), so the
     DDPs' collectives line up across processes.
 
@@ -62,7 +63,9 @@ def training_losses(
     def replicate(loss: Loss, part: nn.Module) -> nn.Module:
         objective = Objective(loss, part)
         if distributed:
-            objective = DistributedDataParallel(objective, device_ids=ids, forward_sync_buffers=False)
+            objective = DistributedDataParallel(
+                objective, device_ids=ids, forward_sync_buffers=False, find_unused_parameters=model.unused_parameters
+            )
         return torch.compile(objective) if compile else objective
 
     return {name: replicate(loss, part) for name, (loss, part) in objectives.items()}

@@ -1,5 +1,5 @@
-"""Train an autoencoder (plain, denoising, sparse, contractive), a VAE or conditional VAE, a GAN or WGAN-GP, or a
-classifier, and write a checkpoint folder.
+"""Train an autoencoder (plain, denoising, sparse, contractive), a VAE or conditional VAE, a GAN, WGAN-GP or ProGAN,
+or a classifier, and write a checkpoint folder.
 
     genviz train --model vae --dataset mnist --epochs 10 --out checkpoints/mnist-vae
 
@@ -82,6 +82,27 @@ SETTING_FLAGS = (
         "--gradient-penalty",
         "gradient_penalty",
         {"type": float, "help": "WGAN-GP: weight of the critic's gradient penalty (default 10)"},
+    ),
+    (
+        "--stage-images",
+        "stage_images",
+        {"type": int, "help": "ProGAN: real images per fade-in and per stabilisation (default 800000)"},
+    ),
+    ("--drift", "drift", {"type": float, "help": "ProGAN: weight of the critic's drift term (default 0.001)"}),
+    (
+        "--equalized-lr",
+        "equalized_lr",
+        {"action": argparse.BooleanOptionalAction, "help": "ProGAN: equalised learning rate (default on)"},
+    ),
+    (
+        "--pixel-norm",
+        "pixel_norm",
+        {"action": argparse.BooleanOptionalAction, "help": "ProGAN: pixelwise feature norm in the generator (default on)"},
+    ),
+    (
+        "--minibatch-stddev",
+        "minibatch_stddev",
+        {"action": argparse.BooleanOptionalAction, "help": "ProGAN: minibatch standard deviation in the critic (default on)"},
     ),
     (
         "--label-weight",
