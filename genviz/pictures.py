@@ -1,4 +1,5 @@
-"""Pictures out: tensors as PIL images, grids and heat maps, and files to download (PNG, GIF, MP4, ZIP, CSV)."""
+"""Pictures out: tensors as PIL images, grids, growth rows and heat maps, and files to download (PNG, GIF, MP4, ZIP,
+CSV)."""
 
 import csv
 import importlib.util
@@ -40,6 +41,21 @@ def grid(images: torch.Tensor, nrow: int = 8, padding: int = 2) -> Image.Image:
         y, x = (padding + i * (size + padding) for i, size in zip(divmod(k, cols), (height, width), strict=True))
         canvas[:, y : y + height, x : x + width] = image
     return to_pil(canvas)
+
+
+def growth_row(record: list[tuple[str, torch.Tensor]], columns: int = 2, gap: int = 6) -> Image.Image:
+    """A growing model's record (`GenerativeModel.growth`: images (N, C, r, r) in [0, 1] at each recorded stage)
+    as one row of grids, `columns` images wide each, left to right from the smallest resolution: every stage's
+    images enlarged with crisp pixels to the largest's size, so that a 4x4 image shows as 4x4 blocks."""
+    size = max(images.shape[-1] for _, images in record)
+    grids = [
+        grid(torch.nn.functional.interpolate(images.float(), size=size, mode="nearest"), nrow=columns)
+        for _, images in record
+    ]
+    row = Image.new(grids[0].mode, (sum(g.width for g in grids) + gap * (len(grids) - 1), grids[0].height), "white")
+    for k, picture in enumerate(grids):
+        row.paste(picture, (sum(g.width for g in grids[:k]) + gap * k, 0))
+    return row
 
 
 def save_png(image: Image.Image, path: str | os.PathLike) -> None:

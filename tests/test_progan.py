@@ -1,7 +1,8 @@
 """ProGAN (Karras et al. 2018): the fade-in, the equalised learning rate, pixel norm and the minibatch stddev against
 hand computations; the schedule and a resume in the middle of a fade-in; a tiny model grown 4 -> 8 -> 16 on real
-MNIST, on two processes, and opened on every page."""
+MNIST, on two processes, and opened on every page; its growth record on the model card and the Sample page."""
 
+import io
 import json
 import math
 import os
@@ -10,14 +11,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from genviz import load_model, ui
 from genviz.models import ProGAN, ProGANConfig
 from genviz.models.progan import GROWTH_SAMPLES, Scaled, minibatch_stddev, pixel_norm, schedule
+from genviz.pictures import grid, growth_row
 from genviz.training import train_model, train_run
 from genviz.training.evaluate import evaluate
 from support.apptest import images, open_page
@@ -268,3 +272,41 @@ def test_two_processes_grow_alike_and_count_the_images_of_both(tmp_path):
     training = json.loads((tmp_path / "out" / "config.json").read_text())["training"]
     assert training["processes"] == 2 and training["global_batch_size"] == 64
 
+
+@pytest.mark.slow
+def test_the_sample_pages_stage_control_shows_the_growth_record(grown, trained, media, tmp_path, monkeypatch):
+    """Its stages are the record's, the latest first; a stage picked shows the record's images at it, enlarged with
+    crisp pixels; a model that did not grow has no such control."""
+    shutil.copytree(grown / "mnist-progan", tmp_path / "mnist-progan")
+    shutil.copytree(trained["gan"].out, tmp_path / "mnist-gan")
+    monkeypatch.setattr(ui, "CHECKPOINTS", [tmp_path])
+    monkeypatch.setenv("GENVIZ_CACHE_DIR", str(tmp_path / "cache"))
+    app = open_page(AppTest.from_file("../genviz/app.py", default_timeout=300), "views/sample.py", "mnist-progan")
+    stage = app.select_slider(key="sample_stage")
+    assert stage.options == ["4x4 trained", "8x8 faded in", "8x8 stabilised", "16x16 faded in", "16x16 now"]
+    assert stage.value == 4
+    stage.set_value(0).run()
+    assert not app.exception and app.query_params["stage"] == "0"
+    (shown,) = [i for i in images(app.main) if "as drawn at stage 4x4 trained" in i.captions[0]]
+    record = load_model(tmp_path / "mnist-progan", "cpu").growth()[0][1]  # (8, 1, 4, 4)
+    expected = np.asarray(grid(F.interpolate(record, scale_factor=16, mode="nearest"), nrow=8).convert("L"), np.int16)
+    picture = np.asarray(Image.open(io.BytesIO(media(shown.value[0]))).convert("L"), dtype=np.int16)
+    assert picture.shape == (2 + 66, 2 + 8 * 66) and np.abs(picture - expected).max() <= 1
+    assert len(np.unique(picture[2:66, 2:66])) <= 16  # one 4x4 image: 16 blocks of 16x16 pixels
+    app.sidebar.selectbox[0].set_value(str(tmp_path / "mnist-gan")).run()
+    assert not app.exception and all(s.key != "sample_stage" for s in app.select_slider)
+    assert "stage" not in app.query_params
+
+
+@pytest.mark.slow
+def test_the_model_card_shows_the_growth_as_a_row(grown, monkeypatch):
+    monkeypatch.setattr(ui, "CHECKPOINTS", [grown])
+    monkeypatch.setenv("GENVIZ_CACHE_DIR", str(grown / "cache"))
+    app = open_page(AppTest.from_file("../genviz/app.py", default_timeout=300), "views/home.py", "mnist-progan")
+    captions = [c.value for c in app.sidebar.caption]
+    stages = "4x4 trained; 8x8 faded in; 8x8 stabilised; 16x16 faded in; 16x16 now"
+    assert f"Growth, the same 8 latents at each stage: {stages}." in captions
+    assert len(images(app.sidebar)) == 2  # the Wasserstein estimate by epoch, and the growth row
+    row = growth_row(load_model(grown / "mnist-progan", "cpu").growth())
+    # five grids of 2 x 4 images enlarged to 16x16, 6 pixels apart: 5 * (2 + 2 * 18) + 4 * 6 wide
+    assert row.size == (5 * 38 + 4 * 6, 2 + 4 * 18)

@@ -343,6 +343,13 @@ class GenerativeModel(Model):
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(x))
 
+    @torch.no_grad()
+    def growth(self) -> list[tuple[str, torch.Tensor]]:
+        """The growth record of a model grown as it trained: (what, images (N, C, r, r) in [0, 1]) from the same
+        fixed latents at each recorded stage, smallest first, the model as it is last. Empty: it did not grow. The
+        model card shows it as a row, the Sample page as a stage control."""
+        return []
+
     def latent_usage(self, x: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
         """How images x (B, C, H, W) with their labels (B,) use the latent dimensions, for a model that
         `has_posterior`: the posterior mean "mean" (B, D) and "kl" (B, D), each dimension's KL from the prior. The

@@ -18,7 +18,6 @@ the generator's images of 8 fixed latents, at the phase's resolution, are kept i
 
 import math
 from dataclasses import dataclass
-from typing import ClassVar
 
 import torch
 import torch.distributed as dist

@@ -97,12 +97,18 @@ SETTING_FLAGS = (
     (
         "--pixel-norm",
         "pixel_norm",
-        {"action": argparse.BooleanOptionalAction, "help": "ProGAN: pixelwise feature norm in the generator (default on)"},
+        {
+            "action": argparse.BooleanOptionalAction,
+            "help": "ProGAN: pixelwise feature norm in the generator (default on)",
+        },
     ),
     (
         "--minibatch-stddev",
         "minibatch_stddev",
-        {"action": argparse.BooleanOptionalAction, "help": "ProGAN: minibatch standard deviation in the critic (default on)"},
+        {
+            "action": argparse.BooleanOptionalAction,
+            "help": "ProGAN: minibatch standard deviation in the critic (default on)",
+        },
     ),
     (
         "--label-weight",

@@ -10,6 +10,7 @@
 - figures: plotly figures
 - widgets: image sources, upload controls, pictures
 - live: whether a page decodes in the browser (genviz's component) or on the server
+- growth: a growing model's record (ProGAN's stages) on the model card and the Sample page
 
 Pages write `ui.<name>`; everything they use is re-exported here. `ui.CHECKPOINTS` (the folders the picker lists
 checkpoints from: `genviz.folders.checkpoint_roots`) is read when the picker runs, so that a test may point it
@@ -20,6 +21,7 @@ from genviz.folders import checkpoint_roots
 from genviz.ui.drawing import drawn_picture
 from genviz.ui.feedback import needs_data, progress
 from genviz.ui.figures import curves_figure, map_figure, path_rows, roc_figure, score_histogram
+from genviz.ui.growth import growth_card, stage_control
 from genviz.ui.live import Live, live
 from genviz.ui.maps import bundled_map, cached_test_and_train, latent_map, latest_map, map_data, map_payload, pca_map
 from genviz.ui.params import choice, decimal, drop_from_url, flag, from_url, integer, link_warning, linked, to_url
@@ -100,6 +102,7 @@ __all__ = [
     "flag",
     "foreign_scores",
     "from_url",
+    "growth_card",
     "integer",
     "is_offline",
     "latent_map",
@@ -133,6 +136,7 @@ __all__ = [
     "show_notes",
     "show_tiled",
     "show_within",
+    "stage_control",
     "strip_row",
     "test_scores",
     "test_set",

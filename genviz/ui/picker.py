@@ -11,6 +11,7 @@ from genviz import CheckpointError, models, ui
 from genviz.checkpoint import model_card, read_config, read_metrics
 from genviz.folders import checkpoint_folders
 from genviz.models import GenerativeModel, Model
+from genviz.ui.growth import growth_card
 from genviz.ui.params import drop_from_url, link_warning, to_url
 from genviz.ui.resources import cached_model
 from genviz.ui.text import code, plain
@@ -167,6 +168,7 @@ def sidebar_card(path: str) -> None:
     if st.button("Full model card", icon=":material/open_in_full:", key="full_model_card"):
         full_card(path)
     training_curves(config["training"])
+    growth_card(cached_model(path))
 
 
 @st.dialog("Model card", width="large")
@@ -182,6 +184,7 @@ def full_card(path: str) -> None:
             with st.expander(plain(_label(name))):
                 st.json(metrics[name])
     training_curves(config["training"])
+    growth_card(cached_model(path))
 
 
 def wrappable(card: str) -> str:

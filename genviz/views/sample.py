@@ -1,5 +1,5 @@
 """Sample: a grid drawn from the model's prior, reproducible from its seed, downloadable as PNG; a conditional
-model's of the class chosen."""
+model's of the class chosen; a model that grew as it trained (ProGAN), its growth record at the stage chosen."""
 
 import random
 from pathlib import Path
@@ -89,6 +89,7 @@ def picture():
 
 if live is None or not live.drawn:
     shown.image(picture(), caption=caption.replace("{value}", str(value)), width=width, output_format="PNG")
+ui.stage_control(model, controls, shown)  # a model that grew as it trained (ProGAN): its recorded stages
 name = f"{Path(path).name}{'' if chosen is None else f'-class{chosen}'}-seed{seed}-{side}x{side}-{kind}{value:g}.png"
 ui.to_url(kind, value)
 ui.drop_from_url("truncation" if kind == "temperature" else "temperature")
