@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import onnxruntime
 import pytest
 import torch
 import torch.nn.functional as F
@@ -19,6 +20,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from genviz import load_model, ui
+from genviz.export import decoder_onnx
 from genviz.models import ProGAN, ProGANConfig
 from genviz.models.progan import GROWTH_SAMPLES, Scaled, minibatch_stddev, pixel_norm, schedule
 from genviz.pictures import grid, growth_row
@@ -310,3 +312,15 @@ def test_the_model_card_shows_the_growth_as_a_row(grown, monkeypatch):
     row = growth_row(load_model(grown / "mnist-progan", "cpu").growth())
     # five grids of 2 x 4 images enlarged to 16x16, 6 pixels apart: 5 * (2 + 2 * 18) + 4 * 6 wide
     assert row.size == (5 * 38 + 4 * 6, 2 + 4 * 18)
+
+
+def test_the_browsers_decoder_is_the_model_at_its_stage_and_alpha():
+    """The ONNX decoder (genviz.export) traces the stage and alpha of the moment as constants: mid-fade, it decodes
+    as the model does."""
+    model = tiny(stage_images=100)
+    model.images_seen.fill_(150)  # 8x8 fading in, alpha 0.5
+    model.follow_schedule()
+    session = onnxruntime.InferenceSession(decoder_onnx(model), providers=["CPUExecutionProvider"])
+    z = torch.randn(5, 8)
+    (decoded,) = session.run(None, {session.get_inputs()[0].name: z.numpy()})
+    assert torch.allclose(torch.from_numpy(decoded), model.decode(z), atol=1e-5)
