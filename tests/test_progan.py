@@ -25,7 +25,7 @@ from genviz.models import ProGAN, ProGANConfig
 from genviz.models.progan import GROWTH_SAMPLES, Scaled, minibatch_stddev, pixel_norm, schedule
 from genviz.pictures import grid, growth_row
 from genviz.training import train_model, train_run
-from genviz.training.evaluate import evaluate
+from genviz.training.evaluate import evaluate, quality_bars
 from support.apptest import images, open_page
 from support.runs import tiny_config
 
@@ -324,3 +324,19 @@ def test_the_browsers_decoder_is_the_model_at_its_stage_and_alpha():
     z = torch.randn(5, 8)
     (decoded,) = session.run(None, {session.get_inputs()[0].name: z.numpy()})
     assert torch.allclose(torch.from_numpy(decoded), model.decode(z), atol=1e-5)
+
+
+def test_the_quality_bars_hold_mnist_progan_to_1_2_times_the_wgan_gps_fid(tmp_path):
+    for name, metrics in {
+        "mnist-wgan-gp": {"sample_fid_classifier": 40.0, "sample_min_class_share": 0.06},
+        "mnist-progan": {"sample_fid_classifier": 48.5, "sample_min_class_share": 0.04},
+    }.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "metrics.json").write_text(json.dumps(metrics))
+    bars = {bar: (measured, met) for bar, measured, met in quality_bars(tmp_path)}
+    assert bars["mnist-progan FID <= 1.2 x mnist-wgan-gp's"] == ("48.50 vs 48.00", False)
+    assert bars["mnist-progan samples: every digit >= 5%"] == ("4.0%", False)
+    (tmp_path / "mnist-progan" / "metrics.json").write_text(json.dumps({"sample_fid_classifier": 47.9}))
+    bars = {bar: met for bar, _, met in quality_bars(tmp_path)}
+    assert bars["mnist-progan FID <= 1.2 x mnist-wgan-gp's"] is True
+    assert "mnist-progan samples: every digit >= 5%" not in bars  # no class shares measured: no bar

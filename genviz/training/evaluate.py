@@ -23,7 +23,7 @@ def quality_bars(root: Path) -> list[tuple[str, str, bool]]:
     """The issue's quality bars for the shipped models under `root`: (bar, measured, met) for
     each whose checkpoints have been evaluated."""
     names = ("mnist-vae", "mnist-dae", "mnist-gan", "mnist-classifier", "mnist-ae", "mnist-sparse-ae", "mnist-cae")
-    names += ("mnist-wgan-gp", "mnist-cvae", "mnist-beta-vae", "mnist-beta-vae-free-bits")
+    names += ("mnist-wgan-gp", "mnist-cvae", "mnist-beta-vae", "mnist-beta-vae-free-bits", "mnist-progan")
     m = {name: read_metrics(root / name) for name in names}
     bars = []
     if "test_negative_elbo_nats" in m["mnist-vae"]:
@@ -44,6 +44,13 @@ def quality_bars(root: Path) -> list[tuple[str, str, bool]]:
         bars.append(("mnist-wgan-gp FID < mnist-gan's and <= mnist-vae's / 3", measured, met))
     if (share := m["mnist-wgan-gp"].get("sample_min_class_share")) is not None:
         bars.append(("mnist-wgan-gp samples: every digit >= 5%", f"{share:.1%}", share >= 0.05))
+    progan = m["mnist-progan"].get("sample_fid_classifier")
+    if progan is not None and wgan is not None:
+        bars.append(
+            ("mnist-progan FID <= 1.2 x mnist-wgan-gp's", f"{progan:.2f} vs {1.2 * wgan:.2f}", progan <= 1.2 * wgan)
+        )
+    if (share := m["mnist-progan"].get("sample_min_class_share")) is not None:
+        bars.append(("mnist-progan samples: every digit >= 5%", f"{share:.1%}", share >= 0.05))
     cvae = m["mnist-cvae"]
     if "test_negative_elbo_nats" in cvae and "test_negative_elbo_nats" in m["mnist-vae"]:
         elbo, plain = cvae["test_negative_elbo_nats"], m["mnist-vae"]["test_negative_elbo_nats"]
