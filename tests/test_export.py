@@ -30,6 +30,7 @@ SHIPPED = [
     "mnist-cvae",
     "mnist-gan",
     "mnist-wgan-gp",
+    "mnist-progan",
     "cifar10-ae",
     "cifar10-vae",
 ]
