@@ -250,6 +250,7 @@ def browser_model(folder, slug: str, model=None, say: Callable[[str], None] = pr
         "image_shape": list(model.image_shape),
         "latent_dim": model.latent_dim,
         "conditional": model.conditional,
+        "ignores_latent_length": model.ignores_latent_length,
         "exact_encoder": model.has_exact_encoder,
         "points": bundle.meta["kind"],
         "prior_name": model.prior_name,

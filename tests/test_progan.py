@@ -179,6 +179,17 @@ def test_each_trick_switches_off():
         ProGANConfig(stage_images=0)
 
 
+@pytest.mark.parametrize("pixel_norm", [True, False])
+def test_a_generator_that_normalises_z_ignores_its_length_and_says_so(pixel_norm):
+    """Pixel norm of z makes a temperature (a scale on every latent) a no-op; the Sample page reads the property."""
+    model, z = tiny(pixel_norm=pixel_norm), torch.randn(6, 8, generator=torch.Generator().manual_seed(0))
+    model.images_seen.fill_(10_000)  # to the full size
+    model.follow_schedule()
+    with torch.no_grad():
+        same = torch.allclose(model.decode(z), model.decode(2.5 * z), atol=1e-6)
+    assert model.ignores_latent_length is pixel_norm and same is pixel_norm
+
+
 def test_the_drift_term_adds_its_weight_times_the_mean_squared_real_score():
     torch.manual_seed(0)
     model, x, z = tiny(gradient_penalty=0.0), torch.rand(8, 1, 28, 28), torch.randn(8, 8)
@@ -284,6 +295,8 @@ def test_the_sample_pages_stage_control_shows_the_growth_record(grown, trained, 
     monkeypatch.setattr(ui, "CHECKPOINTS", [tmp_path])
     monkeypatch.setenv("GENVIZ_CACHE_DIR", str(tmp_path / "cache"))
     app = open_page(AppTest.from_file("../genviz/app.py", default_timeout=300), "views/sample.py", "mnist-progan")
+    assert app.radio(key="sample_control").options == ["Truncation"]  # its generator normalises z's length
+    assert any("No temperature" in c.value for c in app.caption)
     stage = app.select_slider(key="sample_stage")
     assert stage.options == ["4x4 trained", "8x8 faded in", "8x8 stabilised", "16x16 faded in", "16x16 now"]
     assert stage.value == 4
@@ -298,6 +311,7 @@ def test_the_sample_pages_stage_control_shows_the_growth_record(grown, trained, 
     app.sidebar.selectbox[0].set_value(str(tmp_path / "mnist-gan")).run()
     assert not app.exception and all(s.key != "sample_stage" for s in app.select_slider)
     assert "stage" not in app.query_params
+    assert app.radio(key="sample_control").options == ["Temperature", "Truncation"]
 
 
 @pytest.mark.slow

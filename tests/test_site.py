@@ -20,7 +20,7 @@ from genviz import latent as lt
 from genviz.checkpoint import load_model
 from genviz.explore import load_bundle
 from genviz.export import cached_decoder
-from genviz.site import MAX_FACT, SiteError, main, write_site
+from genviz.site import MAX_FACT, SiteError, browser_model, main, write_site
 
 CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
 MODELS = ["mnist-vae", "mnist-ae", "cifar10-vae", "mnist-gan", "mnist-cvae", "mnist-pytorch-vae"]
@@ -181,6 +181,12 @@ def test_a_checkpoint_copied_alone_with_its_thumbnails_embedded_makes_the_same_s
     assert files_of(tmp_path / "site" / "models") == {
         path: data for path, data in files_of(out / "models").items() if path.startswith("mnist-vae/")
     }
+
+
+def test_a_generator_that_ignores_the_latents_length_offers_no_temperature(cache):
+    """model.json says so for the site's Sample view, which then offers truncation only."""
+    assert browser_model(CHECKPOINTS / "mnist-progan", "p").info["ignores_latent_length"] is True
+    assert browser_model(CHECKPOINTS / "mnist-gan", "g").info["ignores_latent_length"] is False
 
 
 @pytest.mark.slow

@@ -343,6 +343,12 @@ class GenerativeModel(Model):
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(x))
 
+    @property
+    def ignores_latent_length(self) -> bool:
+        """decode(c * z) == decode(z) for every c > 0 (the generator normalises z's length): a temperature, which
+        scales every latent, changes nothing, and the Sample page does not offer it."""
+        return False
+
     @torch.no_grad()
     def growth(self) -> list[tuple[str, torch.Tensor]]:
         """The growth record of a model grown as it trained: (what, images (N, C, r, r) in [0, 1]) from the same

@@ -275,6 +275,10 @@ class ProGAN(WGANGP):
         )
 
     @property
+    def ignores_latent_length(self) -> bool:
+        return self.config.pixel_norm  # the generator pixel-normalises z first
+
+    @property
     def resolution(self) -> int:
         return self.config.resolutions[self.stage]
 

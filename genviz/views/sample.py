@@ -26,20 +26,26 @@ def new_seed() -> None:
     st.session_state.sample_seed = random.randrange(2**31)
 
 
+# A generator that normalises z's length draws the same at every temperature: only truncation moves its samples.
+offered = CONTROLS[1:] if model.ignores_latent_length else CONTROLS
 controls, shown = st.columns([1, 3])
 ui.linked("seed", "sample_seed", ui.integer(0, MAX_SEED), 0, controls)
 ui.linked("grid", "sample_grid", ui.choice(SIDES), 8, controls)
-ui.linked("control", "sample_control", ui.choice(CONTROLS), CONTROLS[0], controls)
+ui.linked("control", "sample_control", ui.choice(offered), offered[0], controls)
+if st.session_state.sample_control not in offered:  # kept from a model that offers a temperature
+    st.session_state.sample_control = offered[0]
 seed = controls.number_input("Seed", 0, MAX_SEED, step=1, key="sample_seed", help="The same seed gives the same grid")
 controls.button("New seed", on_click=new_seed, icon=":material/casino:")
 side = controls.select_slider("Grid", SIDES, format_func=lambda k: f"{k} x {k}", key="sample_grid")
 control = controls.radio(
     "Latent control",
-    CONTROLS,
+    offered,
     horizontal=True,
     key="sample_control",
     help="Temperature scales every latent; truncation pulls every entry inside a threshold, keeping its order",
 )
+if model.ignores_latent_length:
+    controls.caption("No temperature: its generator scales every latent to one length first")
 for name, value in (("seed", seed), ("grid", side), ("control", control)):
     ui.to_url(name, value)
 chosen, drawn = None, ""  # the class drawn, for a conditional model

@@ -20,6 +20,7 @@ export interface ModelInfo {
   image_shape: [number, number, number];
   latent_dim: number;
   conditional: boolean;
+  ignores_latent_length?: boolean; // decode(c z) == decode(z): no temperature offered (absent in older sites)
   exact_encoder: boolean;
   points: "test" | "prior";
   prior_name: string;

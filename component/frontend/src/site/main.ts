@@ -421,7 +421,9 @@ function dropValues(changes: Record<string, string | null>): Record<string, stri
 function showSample(m: Model): void {
   const seed = integerParam("seed", 0, 0, MAX_SEED);
   const side = v.GRID_SIDES.includes(integerParam("grid", 8, 4, 12)) ? integerParam("grid", 8, 4, 12) : 8;
-  const kind: v.ControlKind = route.params.get("control") === "truncation" ? "truncation" : "temperature";
+  // A generator that normalises z's length draws the same at every temperature: only truncation moves its samples.
+  const lengthless = m.info.ignores_latent_length === true;
+  const kind: v.ControlKind = lengthless || route.params.get("control") === "truncation" ? "truncation" : "temperature";
   const spec = v.CONTROLS[kind];
   const value = numberParam("value", spec.value, spec.min, spec.max);
   const classes = m.info.class_names;
@@ -431,10 +433,11 @@ function showSample(m: Model): void {
   const sides = v.GRID_SIDES.map((k) => ({ value: String(k), label: `${k} x ${k}` }));
   controls.append(labelled("Grid", select(sides, String(side), (k) => update({ grid: k }))));
   const kinds = [
-    { value: "temperature", label: "Temperature" },
+    ...(lengthless ? [] : [{ value: "temperature", label: "Temperature" }]),
     { value: "truncation", label: "Truncation" },
   ];
   controls.append(labelled("Latent control", select(kinds, kind, (k) => update({ control: k, value: null }))));
+  if (lengthless) controls.append(element("p", "hint", "No temperature: its generator scales every latent to one length first"));
   if (label !== null) {
     const options = classes.map((name, k) => ({ value: String(k), label: name }));
     controls.append(labelled("Class", select(options, String(label), (k) => update({ class: k }))));
