@@ -315,17 +315,22 @@ def test_the_sample_pages_stage_control_shows_the_growth_record(grown, trained, 
 
 
 @pytest.mark.slow
-def test_the_model_card_shows_the_growth_as_a_row(grown, monkeypatch):
+def test_the_model_card_shows_the_growth_as_a_row(grown, media, monkeypatch):
     monkeypatch.setattr(ui, "CHECKPOINTS", [grown])
     monkeypatch.setenv("GENVIZ_CACHE_DIR", str(grown / "cache"))
     app = open_page(AppTest.from_file("../genviz/app.py", default_timeout=300), "views/home.py", "mnist-progan")
+    assert not app.exception and [s.label for s in app.slider] == []  # no temperature: it would change nothing
     captions = [c.value for c in app.sidebar.caption]
     stages = "4x4 trained; 8x8 faded in; 8x8 stabilised; 16x16 faded in; 16x16 now"
     assert f"Growth, the same 8 latents at each stage: {stages}." in captions
-    assert len(images(app.sidebar)) == 2  # the Wasserstein estimate by epoch, and the growth row
-    row = growth_row(load_model(grown / "mnist-progan", "cpu").growth())
+    curve, shown = images(app.sidebar)  # the Wasserstein estimate by epoch, and the growth row
+    record = load_model(grown / "mnist-progan", "cpu").growth()
     # five grids of 2 x 4 images enlarged to 16x16, 6 pixels apart: 5 * (2 + 2 * 18) + 4 * 6 wide
-    assert row.size == (5 * 38 + 4 * 6, 2 + 4 * 18)
+    assert growth_row(record).size == (5 * 38 + 4 * 6, 2 + 4 * 18)
+    # In the narrow sidebar, grids one image wide: a latent's images line up across the row.
+    picture = np.asarray(Image.open(io.BytesIO(media(shown.value[0]))).convert("L"), dtype=np.int16)
+    assert picture.shape == (2 + 8 * 18, 5 * 20 + 4 * 6)
+    assert np.abs(picture - np.asarray(growth_row(record, 1).convert("L"), dtype=np.int16)).max() <= 1
 
 
 def test_the_browsers_decoder_is_the_model_at_its_stage_and_alpha():

@@ -9,11 +9,12 @@ from genviz.pictures import grid, growth_row
 from genviz.ui.params import choice, drop_from_url, linked, to_url
 
 
-def growth_card(model: GenerativeModel) -> None:
-    """The model card's row of the same latents' images at each recorded stage, from 4x4 to full size."""
+def growth_card(model: GenerativeModel, columns: int = 2) -> None:
+    """The model card's row of the same latents' images at each recorded stage, from 4x4 to full size, each stage's
+    grid `columns` images wide (1 in the narrow sidebar, where a latent's images then line up across the row)."""
     if record := model.growth():
         st.caption("Growth, the same 8 latents at each stage: " + "; ".join(what for what, _ in record) + ".")
-        st.image(growth_row(record), output_format="PNG")
+        st.image(growth_row(record, columns), output_format="PNG")
 
 
 def stage_control(model: GenerativeModel, controls, shown) -> None:

@@ -168,7 +168,7 @@ def sidebar_card(path: str) -> None:
     if st.button("Full model card", icon=":material/open_in_full:", key="full_model_card"):
         full_card(path)
     training_curves(config["training"])
-    growth_card(cached_model(path))
+    growth_card(cached_model(path), columns=1)
 
 
 @st.dialog("Model card", width="large")

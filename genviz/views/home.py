@@ -33,7 +33,8 @@ if picked:
     left, right = st.columns([1, 3])
     ui.linked("seed", "home_seed", ui.integer(0, 2**31 - 1), 0, left)
     seed = left.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="home_seed")
-    temperature = left.slider("Temperature (latent scale)", 0.1, 2.0, 1.0, 0.1)
+    # No temperature for a generator that normalises z's length: it would change nothing.
+    temperature = 1.0 if model.ignores_latent_length else left.slider("Temperature (latent scale)", 0.1, 2.0, 1.0, 0.1)
     ui.to_url("seed", seed)
     samples = lt.decode(model, lt.prior_latents(model, 64, int(seed), temperature=temperature))
     right.image(

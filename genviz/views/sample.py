@@ -95,9 +95,9 @@ def picture():
 
 if live is None or not live.drawn:
     shown.image(picture(), caption=caption.replace("{value}", str(value)), width=width, output_format="PNG")
-ui.stage_control(model, controls, shown)  # a model that grew as it trained (ProGAN): its recorded stages
 name = f"{Path(path).name}{'' if chosen is None else f'-class{chosen}'}-seed{seed}-{side}x{side}-{kind}{value:g}.png"
 ui.to_url(kind, value)
 ui.drop_from_url("truncation" if kind == "temperature" else "temperature")
 # Under the grid: in the narrow controls column, its label is cut to "Download ..." at 1024 px.
 shown.download_button("Download PNG", lambda: png_bytes(picture()), name, "image/png", icon=":material/download:")
+ui.stage_control(model, controls, shown)  # a model that grew as it trained (ProGAN): its recorded stages
