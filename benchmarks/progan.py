@@ -12,7 +12,7 @@ steps per generator step, its default learning rate), on a short schedule; FID i
 same images seen. One seed: differences of a few FID points are within seed noise on a schedule this short.
 Run from the repo root:
 
-    GENVIZ_DATA_DIR=../shared/data python -m benchmarks.progan [--quick] [--threads 1]
+    GENVIZ_DATA_DIR=../shared/data python -m benchmarks.progan [--quick] [--threads 1] [--width 8 --stage-images 4000]
 
 It prints two markdown tables and writes JSON to benchmarks/results/progan.json.
 """
@@ -159,6 +159,12 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="10 timed steps; the ablation on 9,000 images, 1,500 a phase, 2,000 samples",
     )
+    p.add_argument(
+        "--stage-images",
+        type=int,
+        default=None,
+        help="the ablation's images a phase (default 20,000; --quick 1,500); 7 phases are trained (--quick: 6)",
+    )
     p.add_argument("--latent-dim", type=int, default=16)
     p.add_argument("--width", type=int, default=16, help="channels at 32x32 (ProGAN) and of the first conv (WGAN-GP)")
     p.add_argument("--batch-size", type=int, default=64)
@@ -169,8 +175,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     args.warmup, args.steps = (2, 8) if args.quick else (5, 40)
-    args.stage_images = 1500 if args.quick else 20_000
-    args.images = 9000 if args.quick else 140_000  # 4x4, then 8 and 16 faded in and stabilised, 32 faded in
+    args.stage_images = args.stage_images or (1500 if args.quick else 20_000)
+    # 4x4, then 8 and 16 faded in and stabilised, 32 faded in (--quick ends there), then 32 stabilised
+    args.images = (6 if args.quick else 7) * args.stage_images
     args.samples = 2000 if args.quick else 10_000
     device = best_device(args.device)
     data, test = load_dataset("mnist", "train"), load_dataset("mnist", "test")
