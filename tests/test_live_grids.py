@@ -137,6 +137,21 @@ def test_a_conditional_vae_grid_is_of_the_class_chosen_in_the_browser_too(server
     expect(page.get_by_test_id("stException")).to_have_count(0)
 
 
+def test_a_progans_grid_decodes_in_the_browser_as_torch_does_and_offers_no_temperature(server, page):
+    """The grown generator's ONNX (its last stage, traced) in onnxruntime-web; its generator ignores z's length, so
+    the page offers truncation only."""
+    model = load_model("checkpoints/mnist-progan", "cpu")
+    page.goto(f"{server}/sample?model=mnist-progan&seed=3&grid=6&truncation=0.8")
+    canvas = page.frame_locator(FRAME).locator(CANVAS)
+    expect(canvas).to_be_visible()
+    wait_for_frame(canvas, 0)
+    expect(page.frame_locator(FRAME).locator("figcaption")).to_contain_text("36 samples of PROGAN")
+    z = lt.prior_latents(model, 36, 3, truncation=0.8)
+    assert np.abs(drawn(canvas, 6, 28).astype(int) - torch_drawn(model, z, 6)).max() <= 1
+    expect(page.get_by_text("Temperature", exact=True)).to_have_count(0)
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+
+
 def test_interpolation_path_and_steps_redraw_while_moving_and_match_torch(server, page):
     model = load_model("checkpoints/mnist-vae", "cpu")
     centre, _ = model.latent_scale()

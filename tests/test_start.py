@@ -170,7 +170,7 @@ def test_warming_compiles_umaps_inverse_on_the_bundles_map(tmp_path):
 @pytest.mark.slow
 @pytest.mark.browser
 @pytest.mark.skipif(bool(MISSING), reason=MISSING or "")
-@pytest.mark.parametrize("model", ["mnist-vae", "cifar10-vae", "mnist-wgan-gp"])
+@pytest.mark.parametrize("model", ["mnist-vae", "cifar10-vae", "mnist-wgan-gp", "mnist-progan"])
 def test_the_card_fits_the_sidebar_and_there_is_no_developer_toolbar(model):
     with serve("genviz/app.py") as server, chromium() as page:
         for width in (1400, 1024):
