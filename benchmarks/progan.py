@@ -107,15 +107,16 @@ def stage(model) -> str:
     )
 
 
-def ablation(args, device: torch.device, classifier, test) -> list[dict]:
+def ablation(args, device: torch.device, classifier, test, train_images: int) -> list[dict]:
     rows = []
+    epochs = -(-args.images // train_images)  # the same first images each epoch, as many as the schedule needs
     for label, (name, settings) in ABLATION.items():
         grown = name == "progan"
         with tempfile.TemporaryDirectory(prefix="progan-ablation-") as folder:
             schedule = {"stage_images": args.stage_images} if grown else {}
             config = TrainConfig(
-                name, "mnist", Path(folder) / "out", epochs=1, latent_dim=args.latent_dim, width=args.width,
-                batch_size=args.batch_size, limit=args.images, device=str(device), threads=args.threads,
+                name, "mnist", Path(folder) / "out", epochs=epochs, latent_dim=args.latent_dim, width=args.width,
+                batch_size=args.batch_size, limit=args.images // epochs, device=str(device), threads=args.threads,
                 run_dir=Path(folder) / "run", settings=schedule | settings,
             )  # fmt: skip
             start = time.perf_counter()
@@ -127,7 +128,7 @@ def ablation(args, device: torch.device, classifier, test) -> list[dict]:
         rows.append(
             {
                 "ablation": label,
-                "images_seen": len(run.data) // args.batch_size * args.batch_size,
+                "images_seen": epochs * (len(run.data) // args.batch_size * args.batch_size),
                 "final_stage": stage(model) if grown else "28x28",
                 "fid_classifier": figures["sample_fid_classifier"],
                 "precision": figures["sample_precision"],
@@ -188,7 +189,7 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"ablation: {args.images:,} images, {args.stage_images:,} a phase, FID of {args.samples:,} samples", flush=True
     )
-    ablated = ablation(args, device, classifier, test)
+    ablated = ablation(args, device, classifier, test, len(data))
     print(table(ablated))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
