@@ -33,6 +33,7 @@ SHIPPED = [
     "mnist-progan",
     "cifar10-ae",
     "cifar10-vae",
+    "cifar10-progan",
 ]
 # Brought as ONNX: their decoder.onnx is the model, not an export (its parity with its source: tests/test_bring.py,
 # and the check figures on their cards).

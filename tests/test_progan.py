@@ -359,3 +359,13 @@ def test_the_quality_bars_hold_mnist_progan_to_1_2_times_the_wgan_gps_fid(tmp_pa
     bars = {bar: met for bar, _, met in quality_bars(tmp_path)}
     assert bars["mnist-progan FID <= 1.2 x mnist-wgan-gp's"] is True
     assert "mnist-progan samples: every digit >= 5%" not in bars  # no class shares measured: no bar
+
+
+def test_the_quality_bar_holds_cifar10_progan_below_the_cifar10_vaes_fid(tmp_path):
+    for name, fid in {"cifar10-vae": 180.0, "cifar10-progan": 180.0}.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "metrics.json").write_text(json.dumps({"sample_fid_classifier": fid}))
+    bars = {bar: (measured, met) for bar, measured, met in quality_bars(tmp_path)}
+    assert bars["cifar10-progan FID < cifar10-vae's"] == ("180.00 vs 180.00", False)  # a tie does not beat it
+    (tmp_path / "cifar10-progan" / "metrics.json").write_text(json.dumps({"sample_fid_classifier": 179.9}))
+    assert ("cifar10-progan FID < cifar10-vae's", "179.90 vs 180.00", True) in quality_bars(tmp_path)

@@ -24,6 +24,7 @@ def quality_bars(root: Path) -> list[tuple[str, str, bool]]:
     each whose checkpoints have been evaluated."""
     names = ("mnist-vae", "mnist-dae", "mnist-gan", "mnist-classifier", "mnist-ae", "mnist-sparse-ae", "mnist-cae")
     names += ("mnist-wgan-gp", "mnist-cvae", "mnist-beta-vae", "mnist-beta-vae-free-bits", "mnist-progan")
+    names += ("cifar10-vae", "cifar10-progan")
     m = {name: read_metrics(root / name) for name in names}
     bars = []
     if "test_negative_elbo_nats" in m["mnist-vae"]:
@@ -51,6 +52,9 @@ def quality_bars(root: Path) -> list[tuple[str, str, bool]]:
         )
     if (share := m["mnist-progan"].get("sample_min_class_share")) is not None:
         bars.append(("mnist-progan samples: every digit >= 5%", f"{share:.1%}", share >= 0.05))
+    grown, blurry = m["cifar10-progan"].get("sample_fid_classifier"), m["cifar10-vae"].get("sample_fid_classifier")
+    if grown is not None and blurry is not None:
+        bars.append(("cifar10-progan FID < cifar10-vae's", f"{grown:.2f} vs {blurry:.2f}", grown < blurry))
     cvae = m["mnist-cvae"]
     if "test_negative_elbo_nats" in cvae and "test_negative_elbo_nats" in m["mnist-vae"]:
         elbo, plain = cvae["test_negative_elbo_nats"], m["mnist-vae"]["test_negative_elbo_nats"]
