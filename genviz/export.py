@@ -33,8 +33,10 @@ OPSET = 18  # see the module docstring
 INPUT, OUTPUT = "z", "images"  # the graph's names: z (B, latent_dim) -> images (B, C, H, W) in [0, 1]
 TOLERANCE = 1e-3  # largest per-pixel difference from torch an export may show on its check batch
 CHECK_BATCH = 8  # prior latents each export is checked on before it is returned
-# torch's ONNX exporter patches process-wide state while it runs (Python's max and min among it): one export at a time.
-_EXPORTING = threading.Lock()
+# torch's ONNX exporter patches process-wide state while it runs: Python's max and min become functools.partial
+# objects (torch/_export/non_strict_utils.py). One export at a time, and numba, which fails to compile a function
+# that calls min or max meanwhile ("Untyped global name 'min'"), waits: genviz.latent's UMAP work holds this too.
+EXPORT_LOCK = threading.RLock()
 
 
 class ExportError(Exception):
@@ -81,9 +83,9 @@ def decoder_onnx(model: GenerativeModel) -> bytes:
 def module_onnx(module: nn.Module, example: torch.Tensor, input_name: str, output_names: list[str], what: str) -> bytes:
     """The ONNX bytes of `module` on one input like `example` (batch first, B >= 2: torch.export fixes sizes 0 and
     1), the batch size dynamic, with opset OPSET and what the exporter records of the Python side stripped; one
-    export at a time in a process (_EXPORTING). Raises ExportError, starting with `what`, when the exporter fails."""
+    export at a time in a process (EXPORT_LOCK). Raises ExportError, starting with `what`, when the exporter fails."""
     try:
-        with _EXPORTING:
+        with EXPORT_LOCK:
             program = torch.onnx.export(
                 module,
                 (example,),

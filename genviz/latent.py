@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from genviz.data import to_float
+from genviz.export import EXPORT_LOCK
 from genviz.files import atomic_path
 from genviz.models.base import GenerativeModel, Model, principal_directions
 
@@ -181,7 +182,8 @@ class Projection:
         points = np.asarray(points, dtype=np.float32).reshape(-1, 2)
         if self.method == "pca":
             return (points @ self.state["components"] + self.state["mean"]).astype(np.float32)
-        return self._umap_inverse(points)
+        with EXPORT_LOCK:  # numba may compile: not while an export has replaced min and max
+            return self._umap_inverse(points)
 
     def place(self, latents: torch.Tensor | np.ndarray) -> np.ndarray:
         """Latents (M, D) not in the map -> their 2-D positions (M, 2). PCA's is exact. For UMAP it is
@@ -191,6 +193,10 @@ class Projection:
         z = np.asarray(latents, dtype=np.float32).reshape(-1, self.latents.shape[1])
         if self.method == "pca":
             return ((z - self.state["mean"]) @ self.state["components"].T).astype(np.float32)
+        with EXPORT_LOCK:  # numba may compile: not while an export has replaced min and max
+            return self._umap_place(z)
+
+    def _umap_place(self, z: np.ndarray) -> np.ndarray:
         from scipy.spatial.distance import cdist
         from umap.umap_ import smooth_knn_dist
 
@@ -386,17 +392,18 @@ def project(
         return Projection("pca", {}, z, coords.astype(np.float32), labels, {"mean": mean, "components": components})
     if method != "umap":
         raise ValueError(f"unknown projection {method!r}; choose one of {', '.join(METHODS)}")
-    import umap  # imported on first use: numba compiles on import, which costs seconds
+    with EXPORT_LOCK:  # numba compiles: not while an export has replaced min and max
+        import umap  # imported on first use: numba compiles on import, which costs seconds
 
-    _cache_umap_compilation()
-    options = umap_options(len(z), seed)
-    reducer = umap.UMAP(
-        n_neighbors=n_neighbors,
-        min_dist=min_dist,
-        tqdm_kwds={"disable": progress is None, "file": _TqdmProgress(progress), "bar_format": "{n}/{total}\n"},
-        **options,
-    )
-    coords = reducer.fit_transform(z).astype(np.float32)
+        _cache_umap_compilation()
+        options = umap_options(len(z), seed)
+        reducer = umap.UMAP(
+            n_neighbors=n_neighbors,
+            min_dist=min_dist,
+            tqdm_kwds={"disable": progress is None, "file": _TqdmProgress(progress), "bar_format": "{n}/{total}\n"},
+            **options,
+        )
+        coords = reducer.fit_transform(z).astype(np.float32)
     state = {"sigmas": reducer._sigmas, "rhos": reducer._rhos, "a": np.float64(reducer._a), "b": np.float64(reducer._b)}
     settings = {"n_neighbors": n_neighbors, "min_dist": min_dist}
     settings |= {"seed": seed} if "random_state" in options else {"n_epochs": options["n_epochs"]}

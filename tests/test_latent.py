@@ -1,5 +1,8 @@
 """genviz.latent on real trained models and real MNIST latents."""
 
+import threading
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -7,7 +10,11 @@ import umap
 
 from genviz import latent as lt
 from genviz.checkpoint import load_model
+from genviz.explore import load_bundle
+from genviz.export import EXPORT_LOCK
 from genviz.models.base import truncate
+
+CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
 
 
 @pytest.fixture(scope="module")
@@ -233,3 +240,26 @@ def test_a_large_map_is_fitted_in_parallel_and_inverts_as_its_own_umap_does(enco
     assert len(spots) > 3
     assert np.array_equal(projection.inverse(spots), reducer.inverse_transform(spots))
     assert lt._cache_umap_compilation() > 0  # numba keeps umap-learn's compiled functions on disk
+
+
+def test_umap_work_waits_while_an_onnx_export_has_replaced_min_and_max():
+    """torch's ONNX export replaces Python's min and max, process-wide, while it traces; numba compiling umap-learn's
+    or pynndescent's code in another thread meanwhile fails ("Untyped global name 'min'"), as a served app's start-up
+    thread once did while a page exported its decoder. The map's inverse, placing and fitting wait for the export's
+    lock, and run once it is released."""
+    projection = load_bundle(CHECKPOINTS / "mnist-vae").map("umap")
+    z = projection.latents[:60]
+    calls = {
+        "inverse": lambda: projection.inverse(projection.coords[:1]),
+        "place": lambda: projection.place(z[:2]),
+        "project": lambda: lt.project(torch.from_numpy(z), torch.zeros(60, dtype=torch.long), "umap", n_neighbors=5),
+    }
+    for name, call in calls.items():
+        call()  # compiled once, so that it is quick once it may run
+        done = threading.Event()
+        with EXPORT_LOCK:  # as genviz.export holds it through torch.onnx.export
+            worker = threading.Thread(target=lambda call=call: (call(), done.set()))
+            worker.start()
+            assert not done.wait(1.0), f"{name} ran while an export held the lock"
+        assert done.wait(120), f"{name} did not run once the lock was released"
+        worker.join()
