@@ -230,9 +230,10 @@ def test_a_run_resumed_in_the_middle_of_a_fade_in_continues_with_the_same_alpha(
 @pytest.fixture(scope="module")
 def grown(trained, tmp_path_factory):
     """A tiny ProGAN grown 4 -> 8 -> 16 on 4,096 MNIST images (two epochs of 2,048: 1,024 images per phase, so
-    it ends as 16x16 starts its stabilisation), beside the session's classifier."""
+    it ends as 16x16 starts its stabilisation), beside the session's classifier. Its encoder, a search, takes 20
+    steps (the default 200 made the Anomaly page, which inverts test images, a minute of the test run)."""
     root = tmp_path_factory.mktemp("progan")
-    settings = {"stage_images": 1024}
+    settings = {"stage_images": 1024, "inversion_steps": 20}
     train_model(tiny_config(root / "mnist-progan", root / "run", "progan", 2, lr=1e-3, settings=settings))
     shutil.copytree(trained["classifier"].out, root / "mnist-classifier")
     return root
